@@ -1,0 +1,54 @@
+# shellcheck shell=bash disable=SC2034 # variables are used by the sourcing scripts
+# Shared settings for scripts/*.sh. Sourced, never run.
+#
+# Everything built or installed outside apt lives under one cache dir so that
+# re-runs (and later CI runs on the same machine) reuse it, and a fresh machine
+# rebuilds it from the Go module proxy.
+
+TG_FERRETDB_VERSION=v1.24.2  # MongoDB-wire test server (SQLite backend)
+TG_STATICCHECK_VERSION=v0.8.2 # first line to support Go 1.26 (its go.mod says go 1.26.0)
+
+TG_TOOLS_DIR=${TENANTGATE_TOOLS_DIR:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/tenantgate}
+TG_BIN_DIR=$TG_TOOLS_DIR/bin
+
+# Go may not be on PATH in a bare CI shell; our tools must win over others.
+case ":$PATH:" in *:/usr/local/go/bin:*) ;; *) [[ -d /usr/local/go/bin ]] && PATH=$PATH:/usr/local/go/bin ;; esac
+PATH=$TG_BIN_DIR:$PATH
+export PATH
+
+tg_log() { printf '[%s] %s\n' "${0##*/}" "$*" >&2; }
+tg_die() { tg_log "ERROR: $*"; exit 1; }
+
+# tg_pg_bindir prints the directory holding initdb/pg_ctl/postgres. Debian
+# keeps them out of PATH under /usr/lib/postgresql/N/bin; prefer 15 (what the
+# project targets), else the newest installed. TENANTGATE_PG_BINDIR overrides.
+tg_pg_bindir() {
+	if [[ -n ${TENANTGATE_PG_BINDIR:-} ]]; then
+		printf '%s\n' "$TENANTGATE_PG_BINDIR"
+		return 0
+	fi
+	if [[ -x /usr/lib/postgresql/15/bin/pg_ctl ]]; then
+		printf '%s\n' /usr/lib/postgresql/15/bin
+		return 0
+	fi
+	local d
+	d=$(find /usr/lib/postgresql -mindepth 3 -maxdepth 3 -path '*/bin/pg_ctl' 2>/dev/null | sort -V | tail -n 1)
+	[[ -n $d ]] || return 1
+	printf '%s\n' "${d%/pg_ctl}"
+}
+
+# tg_free_port prints a random port in 10000-32767 (below Linux's ephemeral
+# range, so outgoing connections do not take it) where nothing listens now.
+tg_free_port() {
+	local port i
+	for ((i = 0; i < 100; i++)); do
+		port=$((10000 + RANDOM % 22768))
+		# A refused connect means nothing listens there (on any local address
+		# that accepts 127.0.0.1, including wildcard and dual-stack binds).
+		if ! (: <>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			echo "$port"
+			return 0
+		fi
+	done
+	tg_die "no free port found"
+}
