@@ -168,7 +168,7 @@ func (l *Listener) serveConn(conn net.Conn) {
 		}
 		state := tc.ConnectionState()
 		s.tlsState = &state
-		s.conn = s.wrapIdle(tc)
+		s.setConn(s.wrapIdle(tc))
 	}
 
 	err := l.engine.Serve(s)

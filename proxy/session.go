@@ -84,8 +84,17 @@ func (s *Session) StartTLS() error {
 	}
 	state := tc.ConnectionState()
 	s.tlsState = &state
-	s.conn = s.wrapIdle(tc)
+	s.setConn(s.wrapIdle(tc))
 	return nil
+}
+
+// setConn replaces the client connection. Only the engine's goroutine
+// writes it, so Conn reads it unlocked; Close, which runs on other
+// goroutines, reads it under the lock.
+func (s *Session) setConn(c net.Conn) {
+	s.mu.Lock()
+	s.conn = c
+	s.mu.Unlock()
 }
 
 // Identity returns the proven identity; ok is false before authentication.
@@ -142,7 +151,7 @@ func (s *Session) Authenticate(ctx context.Context, token string) (policy.Identi
 	s.l.deps.Sessions.bind(s, id.Tenant)
 	if first {
 		// The handshake is over: lift its deadline; idle timeouts take over.
-		_ = s.conn.SetDeadline(time.Time{})
+		_ = s.Conn().SetDeadline(time.Time{})
 		s.l.deps.Metrics.ConnectionResult(s.Protocol(), ConnAccepted)
 	}
 	return id, nil
@@ -182,7 +191,7 @@ func (s *Session) Close(cause error) {
 	if s.expiry != nil {
 		s.expiry.Stop()
 	}
-	tenant := s.identity.Tenant
+	tenant, conn := s.identity.Tenant, s.conn
 	s.mu.Unlock()
 	if errors.Is(cause, ErrTokenExpired) || errors.Is(cause, ErrTenantSuspended) {
 		s.l.deps.Audit.Record(AuditEvent{
@@ -190,7 +199,7 @@ func (s *Session) Close(cause error) {
 			SessionID: s.id, Reason: reasonOfCause(cause), Message: cause.Error(),
 		}, nil)
 	}
-	_ = s.conn.Close()
+	_ = conn.Close()
 }
 
 func reasonOfCause(cause error) string {
