@@ -31,6 +31,10 @@ if command -v redis-server >/dev/null && command -v redis-cli >/dev/null; then
 else
 	apt_pkgs+=(redis-server redis-tools)
 fi
+# The demo waits on the admin endpoint with curl.
+if ! command -v curl >/dev/null; then
+	apt_pkgs+=(curl)
+fi
 # pg_query_go (the SQL parser the proxy uses) is cgo.
 if ! command -v gcc >/dev/null; then
 	apt_pkgs+=(gcc libc6-dev)
