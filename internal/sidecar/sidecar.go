@@ -21,6 +21,7 @@ import (
 	"github.com/tenantgate/tenantgate/config"
 	"github.com/tenantgate/tenantgate/policy"
 	"github.com/tenantgate/tenantgate/proxy"
+	redisproxy "github.com/tenantgate/tenantgate/proxy/redis"
 )
 
 // Sidecar is a configured, bound, not yet serving tenantgate.
@@ -42,9 +43,19 @@ type engineFactory func(ctx context.Context, cfg *config.Config, deps proxy.Deps
 // has none. Each protocol engine's package adds its case here as it lands.
 func engineFor(protocol string) engineFactory {
 	switch protocol {
+	case "redis":
+		return newRedisEngine
 	default:
 		return nil
 	}
+}
+
+func newRedisEngine(ctx context.Context, cfg *config.Config, deps proxy.Deps) (proxy.Engine, proxy.TLSMode, error) {
+	if cfg.Redis.RateLimit != nil {
+		return nil, 0, errors.New("rate_limit: per-tenant rate limits are not implemented in this build yet; remove redis.rate_limit")
+	}
+	e, err := redisproxy.New(ctx, redisproxy.Options{Upstream: string(cfg.Redis.Upstream), KeyPrefix: cfg.Redis.KeyPrefix, Log: deps.Log})
+	return e, proxy.TLSDirect, err
 }
 
 // New verifies keys, connects the registry, and binds every listener. Any

@@ -1,0 +1,108 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tenantgate/tenantgate/proxy"
+)
+
+// Options configure the engine.
+type Options struct {
+	Upstream  string // redis://, rediss:// or unix:// URL with the proxy's own credentials
+	KeyPrefix string // template containing {tenant}; DefaultKeyPrefix when empty
+	Log       *slog.Logger
+}
+
+// Engine is the Redis protocol engine: one per listener, shared by its
+// sessions.
+type Engine struct {
+	upstream upstreamConfig
+	template string
+	log      *slog.Logger
+	rewriter atomic.Pointer[commandRewriter]
+
+	mu     sync.Mutex // serialises command table reloads
+	server string     // identity of the server the table was loaded from
+}
+
+// New connects to the upstream once to load its command table and key
+// specs, which decide how every command is scoped.
+func New(ctx context.Context, opts Options) (*Engine, error) {
+	up, err := parseUpstream(opts.Upstream)
+	if err != nil {
+		return nil, err
+	}
+	template := opts.KeyPrefix
+	if template == "" {
+		template = DefaultKeyPrefix
+	}
+	if !strings.Contains(template, "{tenant}") {
+		return nil, fmt.Errorf("redis.key_prefix %q must contain {tenant}", template)
+	}
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	e := &Engine{upstream: up, template: template, log: log}
+	u, err := up.dial(ctx, 2)
+	if err != nil {
+		return nil, err
+	}
+	defer u.conn.Close()
+	if err := e.loadCommandTable(u); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// loadCommandTable loads the command table and key specs over u, unless
+// they were already loaded from a server with u's version and modules. A
+// session calls it with every new upstream connection, so a server that is
+// upgraded or loads a module is noticed at the next connection.
+func (e *Engine) loadCommandTable(u *upstream) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.server == u.server && e.rewriter.Load() != nil {
+		return nil
+	}
+	_ = u.conn.SetDeadline(time.Now().Add(e.upstream.dialTimeout))
+	defer func() { _ = u.conn.SetDeadline(time.Time{}) }()
+	reply, err := u.roundTrip("COMMAND")
+	if err != nil {
+		return fmt.Errorf("load the upstream's COMMAND table: %w", err)
+	}
+	table, err := LoadKeySpecTable(reply)
+	if err != nil {
+		return fmt.Errorf("load the upstream's COMMAND table: %w", err)
+	}
+	if _, ok := table.commands["get"]; !ok {
+		return errors.New("the upstream's COMMAND table lacks GET: not a Redis server?")
+	}
+	if e.server != "" {
+		e.log.Info("the Redis upstream changed: reloaded its command table", "commands", len(table.commands))
+	}
+	e.rewriter.Store(newCommandRewriter(table, e.template, e.upstream.db))
+	e.server = u.server
+	return nil
+}
+
+// Serve runs one client session until the client leaves or the session is
+// closed. A bug that panics ends only this session, never the process
+// serving every tenant.
+func (e *Engine) Serve(s *proxy.Session) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			e.log.Error("redis session panicked; closing it", "session_id", s.ID(), "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("redis session: panic: %v", r)
+		}
+	}()
+	return newClientSession(e, s).serve()
+}

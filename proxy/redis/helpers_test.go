@@ -1,0 +1,183 @@
+package redis
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/tenantgate/tenantgate/internal/testutil"
+	"github.com/tenantgate/tenantgate/policy"
+	"github.com/tenantgate/tenantgate/proxy"
+)
+
+var testSecret = []byte("redis-engine-test-secret-0123456789abcdef")
+
+// testProxy is a Redis listener with this engine in front of the test
+// Redis server, and a direct client to that server to check what really
+// landed there.
+type testProxy struct {
+	t        *testing.T
+	addr     string
+	listener *proxy.Listener
+	upstream *goredis.Client
+	registry *prometheus.Registry
+	metrics  *proxy.Metrics
+	auditMu  sync.Mutex
+	audit    bytes.Buffer
+}
+
+func (p *testProxy) Write(b []byte) (int, error) {
+	p.auditMu.Lock()
+	defer p.auditMu.Unlock()
+	return p.audit.Write(b)
+}
+
+func (p *testProxy) auditLog() string {
+	p.auditMu.Lock()
+	defer p.auditMu.Unlock()
+	return p.audit.String()
+}
+
+// startProxy serves the tenants (all active) through a new listener.
+func startProxy(t *testing.T, tenants ...string) *testProxy {
+	t.Helper()
+	return startProxyWith(t, proxy.ListenerConfig{}, tenants...)
+}
+
+// startProxyWith is startProxy with listener settings (timeouts) of cfg.
+func startProxyWith(t *testing.T, cfg proxy.ListenerConfig, tenants ...string) *testProxy {
+	t.Helper()
+	url := testutil.RedisURL(t)
+	ctx := context.Background()
+	engine, err := New(ctx, Options{Upstream: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := policy.NewVerifier(ctx, policy.VerifierConfig{Secret: testSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(v.Close)
+	entries := make([]policy.Tenant, len(tenants))
+	for i, id := range tenants {
+		entries[i] = policy.Tenant{ID: id, Slug: id, Active: true}
+	}
+	static, err := policy.NewStaticRegistry(entries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &testProxy{t: t, registry: prometheus.NewRegistry()}
+	p.metrics = proxy.NewMetrics(p.registry, proxy.MetricsOptions{MaxTenants: 10})
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	cfg.Protocol, cfg.Address, cfg.MaxConnections = "redis", "127.0.0.1:0", 200
+	if cfg.HandshakeTimeout == 0 {
+		cfg.HandshakeTimeout = 10 * time.Second
+	}
+	l, err := proxy.Listen(cfg, engine, proxy.Deps{
+		Auth: policy.NewAuthenticator(v, static), Sessions: proxy.NewSessionTable(), Metrics: p.metrics,
+		Audit: proxy.NewAuditor(log, p, false), Log: log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = l.Serve() }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = l.Shutdown(ctx)
+	})
+	p.addr, p.listener = l.Addr().String(), l
+	opts, err := goredis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.upstream = goredis.NewClient(opts)
+	t.Cleanup(func() {
+		for _, id := range tenants {
+			deleteUpstreamKeys(p.upstream, newTenantScope(DefaultKeyPrefix, id))
+		}
+		_ = p.upstream.Close()
+	})
+	return p
+}
+
+func deleteUpstreamKeys(c *goredis.Client, sc *tenantScope) {
+	ctx := context.Background()
+	iter := c.Scan(ctx, 0, string(sc.pattern([]byte("*"))), 1000).Iterator()
+	for iter.Next(ctx) {
+		c.Unlink(ctx, iter.Val())
+	}
+}
+
+// tenants returns n tenant ids no other test run uses.
+func tenants(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = testutil.UniqueName("t")
+	}
+	return out
+}
+
+func (p *testProxy) token(tenant string) string {
+	p.t.Helper()
+	tok, err := policy.MintHS256(testSecret, "tenant_id", tenant, time.Hour, time.Now())
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return tok
+}
+
+// client is a go-redis client (RESP3, HELLO 3 AUTH) of tenant through the
+// proxy.
+func (p *testProxy) client(tenant string) *goredis.Client {
+	p.t.Helper()
+	c := goredis.NewClient(&goredis.Options{
+		Addr: p.addr, Password: p.token(tenant), Protocol: 3, PoolSize: 4, MaxRetries: -1,
+		ReadTimeout: 10 * time.Second, DisableIdentity: true,
+	})
+	p.t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// client2 is a RESP2 client of tenant (plain AUTH, no HELLO).
+func (p *testProxy) client2(tenant string) *goredis.Client {
+	p.t.Helper()
+	c := goredis.NewClient(&goredis.Options{
+		Addr: p.addr, Password: p.token(tenant), Protocol: 2, PoolSize: 4, MaxRetries: -1,
+		ReadTimeout: 10 * time.Second, DisableIdentity: true,
+	})
+	p.t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// upstreamKeys lists the keys under tenant's prefix on the upstream.
+func (p *testProxy) upstreamKeys(tenant string) []string {
+	p.t.Helper()
+	ctx := context.Background()
+	var keys []string
+	iter := p.upstream.Scan(ctx, 0, string(newTenantScope(DefaultKeyPrefix, tenant).pattern([]byte("*"))), 1000).Iterator()
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+	}
+	if err := iter.Err(); err != nil {
+		p.t.Fatal(err)
+	}
+	return keys
+}
+
+func must[T any](t *testing.T) func(v T, err error) T {
+	return func(v T, err error) T {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+}

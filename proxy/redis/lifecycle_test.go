@@ -1,0 +1,111 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tenantgate/tenantgate/proxy"
+)
+
+// TestUpstreamFailureEndsTheSession: when the session's upstream connection
+// dies, the client's connection is closed rather than left desynchronised,
+// and a new connection works.
+func TestUpstreamFailureEndsTheSession(t *testing.T) {
+	ids := tenants(1)
+	p := startProxy(t, ids...)
+	c := dialRaw(t, p)
+	c.do("AUTH", p.token(ids[0]))
+	reply := c.do("CLIENT", "ID")
+	id, err := strconv.ParseInt(strings.TrimSpace(reply[1:]), 10, 64)
+	if err != nil {
+		t.Fatalf("CLIENT ID = %q", reply)
+	}
+	if err := p.upstream.ClientKillByFilter(context.Background(), "ID", strconv.FormatInt(id, 10)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.r.ReadByte(); err == nil {
+		t.Fatal("the session survived the loss of its upstream connection")
+	}
+	again := dialRaw(t, p)
+	again.do("AUTH", p.token(ids[0]))
+	if got := again.do("PING"); got != "+PONG\r\n" {
+		t.Errorf("a new session after the upstream failure: %q", got)
+	}
+}
+
+// TestDrainLetsTheRequestInFlightFinish: on shutdown an idle session ends at
+// once, and a blocked command still gets its reply first.
+func TestDrainLetsTheRequestInFlightFinish(t *testing.T) {
+	ids := tenants(1)
+	// With an idle timeout, the listener re-arms the read deadline at every read.
+	p := startProxyWith(t, proxy.ListenerConfig{IdleTimeout: time.Minute}, ids...)
+	idle, busy := dialRaw(t, p), dialRaw(t, p)
+	idle.do("AUTH", p.token(ids[0]))
+	busy.do("AUTH", p.token(ids[0]))
+	if _, err := busy.conn.Write([]byte("*3\r\n$5\r\nBLPOP\r\n$1\r\nq\r\n$3\r\n0.5\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := p.listener.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if elapsed := time.Since(start); elapsed > 3*time.Second {
+		t.Errorf("drain took %s", elapsed)
+	}
+	if got := busy.read(); got != "*-1\r\n" && got != "_\r\n" {
+		t.Errorf("the blocked BLPOP's reply = %q", got)
+	}
+	_ = idle.conn.SetReadDeadline(time.Now().Add(time.Second))
+	var ne net.Error
+	if _, err := idle.r.ReadByte(); err == nil || errors.As(err, &ne) && ne.Timeout() {
+		t.Errorf("the idle session was not closed: %v", err)
+	}
+}
+
+func TestRequestsAreCounted(t *testing.T) {
+	ids := tenants(1)
+	p := startProxy(t, ids...)
+	c := dialRaw(t, p)
+	c.do("AUTH", p.token(ids[0]))
+	c.do("SET", "k", "v")
+	c.do("PING")
+	c.do("EVAL", "return 1", "0")
+	for outcome, want := range map[string]float64{"rewritten": 1, "forwarded": 1, "refused": 1} {
+		got := gatherCounter(t, p, "tenantgate_requests_total", outcome)
+		if got != want {
+			t.Errorf("requests_total{outcome=%q} = %v, want %v", outcome, got, want)
+		}
+	}
+}
+
+func gatherCounter(t *testing.T, p *testProxy, name, outcome string) float64 {
+	t.Helper()
+	families, err := p.registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["protocol"] == "redis" && labels["outcome"] == outcome {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
+}

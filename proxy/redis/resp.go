@@ -1,0 +1,279 @@
+package redis
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+)
+
+// Limits on what the reply reader accepts. They bound memory against a
+// broken or hostile upstream (and the fuzzer): buffers grow only as bytes
+// actually arrive, never from a declared length alone.
+const (
+	maxBulkLen    = 512 << 20 // Redis's own proto-max-bulk-len default
+	maxAggregate  = 1 << 32   // elements of one array, map, set or push
+	maxLineLen    = 16 << 10  // a simple string, error, number or header line; also the read buffer size
+	bulkReadChunk = 64 << 10
+	// maxRetainedBuffer is the largest buffer kept between replies: a
+	// session that once read a huge value does not hold on to its memory.
+	maxRetainedBuffer = 1 << 20
+)
+
+var errProtocol = errors.New("redis protocol error")
+
+func protocolErrorf(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{errProtocol}, args...)...)
+}
+
+// replyReader reads whole RESP2/RESP3 replies from the upstream as raw bytes,
+// without decoding them: most replies are relayed to the client verbatim.
+type replyReader struct {
+	r   *bufio.Reader
+	buf []byte
+}
+
+func newReplyReader(r io.Reader) *replyReader {
+	return &replyReader{r: bufio.NewReaderSize(r, maxLineLen)}
+}
+
+// buffered reports whether more reply bytes are already buffered, so the
+// caller can batch its writes to the client.
+func (rr *replyReader) buffered() bool { return rr.r.Buffered() > 0 }
+
+// next reads one complete reply (an attribute and the value it annotates
+// count as one) and returns its bytes, valid until the next call.
+func (rr *replyReader) next() ([]byte, error) {
+	rr.buf = reuse(rr.buf)
+	for pending := int64(1); pending > 0; {
+		line, err := rr.r.ReadSlice('\n')
+		if err != nil {
+			if errors.Is(err, bufio.ErrBufferFull) {
+				return nil, protocolErrorf("line longer than %d bytes", maxLineLen)
+			}
+			return nil, err
+		}
+		if len(line) < 3 || line[len(line)-2] != '\r' {
+			return nil, protocolErrorf("malformed line %q", truncate(line))
+		}
+		rr.buf = append(rr.buf, line...)
+		kind, body := line[0], line[1:len(line)-2]
+		switch kind {
+		case '+', '-', ':', '_', '#', ',', '(':
+			pending--
+		case '$', '!', '=':
+			n, err := parseLength(body, maxBulkLen)
+			if err != nil {
+				return nil, err
+			}
+			if n >= 0 {
+				if err := rr.readBulk(int(n)); err != nil {
+					return nil, err
+				}
+			}
+			pending--
+		case '*', '~', '>', '%', '|':
+			n, err := parseLength(body, maxAggregate)
+			if err != nil {
+				return nil, err
+			}
+			switch {
+			case n < 0:
+				pending--
+			case kind == '%':
+				pending += 2*n - 1
+			case kind == '|':
+				pending += 2 * n // the attribute precedes the value it annotates
+			default:
+				pending += n - 1
+			}
+		default:
+			return nil, protocolErrorf("unknown reply type %q", kind)
+		}
+	}
+	return rr.buf, nil
+}
+
+// readBulk appends n payload bytes and the CRLF after them, growing the
+// buffer only as the bytes arrive.
+func (rr *replyReader) readBulk(n int) error {
+	for left := n + 2; left > 0; {
+		chunk := min(left, bulkReadChunk)
+		start := len(rr.buf)
+		rr.buf = append(rr.buf, make([]byte, chunk)...)
+		if _, err := io.ReadFull(rr.r, rr.buf[start:]); err != nil {
+			return err
+		}
+		left -= chunk
+	}
+	if rr.buf[len(rr.buf)-2] != '\r' || rr.buf[len(rr.buf)-1] != '\n' {
+		return protocolErrorf("bulk string not terminated by CRLF")
+	}
+	return nil
+}
+
+// parseLength parses a length header; -1 (null) is allowed, other negative
+// values and values above limit are not.
+func parseLength(b []byte, limit int64) (int64, error) {
+	if len(b) == 2 && b[0] == '-' && b[1] == '1' {
+		return -1, nil
+	}
+	if len(b) == 0 || len(b) > 19 {
+		return 0, protocolErrorf("bad length %q", truncate(b))
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, protocolErrorf("bad length %q", truncate(b))
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if n > limit {
+		return 0, protocolErrorf("length %d over the limit of %d", n, limit)
+	}
+	return n, nil
+}
+
+func truncate(b []byte) []byte {
+	if len(b) > 32 {
+		return b[:32]
+	}
+	return b
+}
+
+// value is a decoded reply. Byte slices point into the raw reply; only the
+// replies that carry key names are decoded, to be rewritten.
+type value struct {
+	kind  byte    // the RESP type byte
+	text  []byte  // payload of scalars: the bulk content, or the line after the type byte
+	null  bool    // $-1 or *-1
+	elems []value // aggregates; a map holds its keys and values alternately
+}
+
+// parseValue decodes the first value of raw (a reply from replyReader.next)
+// and returns the rest. Attributes are skipped: no rewritten reply carries one.
+func parseValue(raw []byte) (value, []byte, error) {
+	line, rest, err := splitLine(raw)
+	if err != nil {
+		return value{}, nil, err
+	}
+	v := value{kind: line[0]}
+	body := line[1:]
+	switch v.kind {
+	case '+', '-', ':', '_', '#', ',', '(':
+		v.text = body
+		return v, rest, nil
+	case '$', '!', '=':
+		n, err := parseLength(body, maxBulkLen)
+		if err != nil {
+			return value{}, nil, err
+		}
+		if n < 0 {
+			v.null = true
+			return v, rest, nil
+		}
+		if int64(len(rest)) < n+2 {
+			return value{}, nil, protocolErrorf("truncated bulk string")
+		}
+		v.text = rest[:n]
+		return v, rest[n+2:], nil
+	case '*', '~', '>', '%', '|':
+		n, err := parseLength(body, maxAggregate)
+		if err != nil {
+			return value{}, nil, err
+		}
+		if n < 0 {
+			v.null = true
+			return v, rest, nil
+		}
+		if v.kind == '%' || v.kind == '|' {
+			n *= 2
+		}
+		// Every element takes at least 3 bytes: never trust n for capacity.
+		v.elems = make([]value, 0, min(n, int64(len(rest)/3)))
+		for range n {
+			var e value
+			if e, rest, err = parseValue(rest); err != nil {
+				return value{}, nil, err
+			}
+			v.elems = append(v.elems, e)
+		}
+		if v.kind == '|' {
+			return parseValue(rest)
+		}
+		return v, rest, nil
+	}
+	return value{}, nil, protocolErrorf("unknown reply type %q", v.kind)
+}
+
+func splitLine(raw []byte) (line, rest []byte, err error) {
+	for i := 0; i+1 < len(raw); i++ {
+		if raw[i] == '\r' && raw[i+1] == '\n' {
+			if i == 0 {
+				return nil, nil, protocolErrorf("empty line")
+			}
+			return raw[:i], raw[i+2:], nil
+		}
+	}
+	return nil, nil, protocolErrorf("truncated line")
+}
+
+// appendValue encodes v in the same RESP type it was read as.
+func appendValue(dst []byte, v value) []byte {
+	switch v.kind {
+	case '$', '!', '=':
+		if v.null {
+			return append(dst, v.kind, '-', '1', '\r', '\n')
+		}
+		dst = append(dst, v.kind)
+		dst = strconv.AppendInt(dst, int64(len(v.text)), 10)
+		dst = append(dst, '\r', '\n')
+		dst = append(dst, v.text...)
+		return append(dst, '\r', '\n')
+	case '*', '~', '>', '%':
+		if v.null {
+			return append(dst, v.kind, '-', '1', '\r', '\n')
+		}
+		n := len(v.elems)
+		if v.kind == '%' {
+			n /= 2
+		}
+		dst = append(dst, v.kind)
+		dst = strconv.AppendInt(dst, int64(n), 10)
+		dst = append(dst, '\r', '\n')
+		for _, e := range v.elems {
+			dst = appendValue(dst, e)
+		}
+		return dst
+	}
+	dst = append(dst, v.kind)
+	dst = append(dst, v.text...)
+	return append(dst, '\r', '\n')
+}
+
+// isString reports whether v is a non-null string of any string type.
+func (v value) isString() bool {
+	switch v.kind {
+	case '$', '+', '=':
+		return !v.null
+	}
+	return false
+}
+
+// isAggregate reports whether v is a non-null array, set, push or map.
+func (v value) isAggregate() bool {
+	switch v.kind {
+	case '*', '~', '>', '%':
+		return !v.null
+	}
+	return false
+}
+
+// reuse empties buf for reuse, or drops it when it grew too large to keep.
+func reuse(buf []byte) []byte {
+	if cap(buf) > maxRetainedBuffer {
+		return nil
+	}
+	return buf[:0]
+}

@@ -1,0 +1,487 @@
+package redis
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tidwall/redcon"
+
+	"github.com/tenantgate/tenantgate/policy"
+	"github.com/tenantgate/tenantgate/proxy"
+)
+
+// maxPendingRequestBytes bounds what a client may send without completing
+// a command (Redis's own proto-max-bulk-len is the same).
+const maxPendingRequestBytes = 512 << 20
+
+// ioBufferSize is the size of each write buffer (client and upstream). With
+// the reply reader's buffer a session costs about 50 KiB of buffers.
+const ioBufferSize = 16 << 10
+
+// clientSession serves one client connection. Its goroutine reads the
+// client's commands, answers the ones the proxy handles itself and writes
+// the rest, scoped, to the session's own upstream connection; a replyPump
+// goroutine relays the upstream's replies back in order.
+type clientSession struct {
+	e       *Engine
+	s       *proxy.Session
+	in      *redcon.Reader
+	bounded *boundedReader
+	plan    plan
+
+	// State of the command side, touched only by the serve goroutine.
+	authed     bool
+	scope      *tenantScope
+	req        *proxy.RequestMetrics
+	proto      int
+	pump       *replyPump // nil until the first forwarded command
+	inMulti    bool
+	multiDirty bool // a command was refused inside MULTI: EXEC must abort
+	// multiReplies are the reply kinds of the commands queued in MULTI, to
+	// rewrite EXEC's reply.
+	multiReplies []replyKind
+	subs         subscriptions
+
+	// The client writer and the queue of expected replies, shared with the
+	// pump under mu.
+	mu    sync.Mutex
+	idle  *sync.Cond // broadcast when the queue empties
+	out   *bufio.Writer
+	queue replyQueue
+}
+
+func newClientSession(e *Engine, s *proxy.Session) *clientSession {
+	c := &clientSession{
+		e: e, s: s, proto: 2,
+		bounded: &boundedReader{r: s.Conn(), limit: maxPendingRequestBytes},
+		out:     bufio.NewWriterSize(s.Conn(), ioBufferSize),
+	}
+	c.in = redcon.NewReader(c.bounded)
+	c.idle = sync.NewCond(&c.mu)
+	return c
+}
+
+// boundedReader fails a client that sends more than limit bytes without
+// the reader completing a command in between.
+type boundedReader struct {
+	r     io.Reader
+	limit int
+	since int
+}
+
+func (b *boundedReader) Read(p []byte) (int, error) {
+	if b.since > b.limit {
+		return 0, errors.New("request larger than the proxy accepts")
+	}
+	n, err := b.r.Read(p)
+	b.since += n
+	return n, err
+}
+
+func (c *clientSession) serve() error {
+	defer c.closeUpstream()
+	stopDrain := c.watchDrain()
+	defer stopDrain()
+	for {
+		select {
+		case <-c.s.Draining():
+			c.waitIdle()
+			return nil
+		default:
+		}
+		cmds, err := c.in.ReadCommands()
+		c.bounded.since = 0
+		if err != nil {
+			if isDrainDeadline(err, c.s) {
+				c.waitIdle()
+				return nil
+			}
+			c.writeProtocolError(err)
+			return err
+		}
+		for _, cmd := range cmds {
+			if quit := c.handle(cmd); quit {
+				return nil
+			}
+		}
+		if c.pump != nil {
+			if err := c.pump.up.w.Flush(); err != nil {
+				return err
+			}
+		}
+		c.mu.Lock()
+		err = c.out.Flush()
+		c.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// watchDrain interrupts the client read when the proxy starts draining, so
+// an idle session ends promptly. The deadline is re-armed until the session
+// ends, since an idle timeout wrapper re-arms its own at every read.
+func (c *clientSession) watchDrain() (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-c.s.Draining():
+		case <-done:
+			return
+		}
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			_ = c.s.Conn().SetReadDeadline(time.Now())
+			select {
+			case <-tick.C:
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+func isDrainDeadline(err error, s *proxy.Session) bool {
+	select {
+	case <-s.Draining():
+		return errors.Is(err, os.ErrDeadlineExceeded)
+	default:
+		return false
+	}
+}
+
+// writeProtocolError tells the client why its connection ends, as Redis
+// does for malformed requests.
+func (c *clientSession) writeProtocolError(err error) {
+	var ne net.Error
+	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.As(err, &ne) || c.s.Context().Err() != nil {
+		return
+	}
+	c.mu.Lock()
+	_, _ = c.out.Write(redcon.AppendError(nil, "ERR Protocol error: "+err.Error()))
+	_ = c.out.Flush()
+	c.mu.Unlock()
+}
+
+// handle treats one client command; it reports whether the session ends.
+func (c *clientSession) handle(cmd redcon.Command) (quit bool) {
+	var buf [16]byte
+	var name []byte
+	if len(cmd.Args[0]) <= len(buf) {
+		name = lowerInto(buf[:0], cmd.Args[0])
+	}
+	switch string(name) {
+	case "auth":
+		c.auth(cmd)
+	case "hello":
+		c.hello(cmd)
+	case "quit":
+		c.waitIdle()
+		c.answer([]byte("+OK\r\n"))
+		c.mu.Lock()
+		_ = c.out.Flush()
+		c.mu.Unlock()
+		return true
+	case "reset":
+		c.waitIdle()
+		c.closeUpstream()
+		c.authed, c.proto, c.inMulti, c.multiDirty, c.subs = false, 2, false, false, subscriptions{}
+		c.answer([]byte("+RESET\r\n"))
+	case "ping":
+		switch {
+		case c.authed:
+			c.forward(cmd)
+		case len(cmd.Args) == 2:
+			c.answer(redcon.AppendBulk(nil, cmd.Args[1]))
+		default:
+			c.answer([]byte("+PONG\r\n"))
+		}
+	default:
+		if !c.authed {
+			c.s.Refuse(proxy.ReasonNotAuthenticated, "authentication required", cmd.Raw)
+			c.answer([]byte("-NOAUTH Authentication required.\r\n"))
+			return false
+		}
+		c.forward(cmd)
+	}
+	return false
+}
+
+// answer gives the client a reply the proxy makes itself, in order with the
+// upstream's replies to earlier commands.
+func (c *clientSession) answer(reply []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.queue.empty() {
+		_, _ = c.out.Write(reply)
+		return
+	}
+	c.queue.push(pending{local: reply})
+}
+
+func (c *clientSession) answerError(msg string) { c.answer(redcon.AppendError(nil, msg)) }
+
+// refuse counts and audits a refused command and answers it with -ERR. A
+// refusal inside MULTI makes the transaction abort at EXEC, as a command
+// rejected by Redis itself would.
+func (c *clientSession) refuse(cmd redcon.Command, r refusal) {
+	c.s.Refuse(r.reason, r.message, cmd.Raw)
+	if c.inMulti {
+		c.multiDirty = true
+	}
+	c.answerError("ERR " + r.message)
+}
+
+func (c *clientSession) auth(cmd redcon.Command) {
+	if n := len(cmd.Args); n != 2 && n != 3 {
+		c.refuse(cmd, refusal{reasonSyntax, "wrong number of arguments for 'auth' command"})
+		return
+	}
+	if c.inMulti {
+		c.refuse(cmd, refusal{reasonUnsupported, "AUTH inside MULTI is not supported by the proxy"})
+		return
+	}
+	if c.authenticate(cmd.Args[len(cmd.Args)-1]) {
+		c.answer([]byte("+OK\r\n"))
+	}
+}
+
+// authenticate verifies token and binds the session to its tenant. A new
+// tenant gets a fresh upstream connection, so no keys, subscriptions,
+// transactions or watches of the previous one carry over. A refused token
+// is answered and leaves the session as it was.
+func (c *clientSession) authenticate(token []byte) bool {
+	id, err := c.s.Authenticate(c.s.Context(), string(token))
+	if err != nil {
+		reason := string(policy.ReasonOf(err))
+		if reason == "" {
+			reason = "error"
+		}
+		c.answerError("WRONGPASS invalid token (" + reason + ")")
+		return false
+	}
+	if !c.authed || c.scope.tenant != id.Tenant {
+		c.waitIdle()
+		c.closeUpstream()
+		c.inMulti, c.multiDirty, c.subs = false, false, subscriptions{}
+		c.scope = newTenantScope(c.e.template, id.Tenant)
+	}
+	c.authed, c.req = true, c.s.Requests()
+	return true
+}
+
+// hello handles HELLO [protover [AUTH user token] [SETNAME name]]: the
+// token authenticates like AUTH; the protocol switch and name go upstream.
+func (c *clientSession) hello(cmd redcon.Command) {
+	args := cmd.Args
+	proto := 0
+	var token []byte
+	upArgs := [][]byte{args[0]}
+	if len(args) > 1 {
+		n, err := strconv.Atoi(string(args[1]))
+		if err != nil {
+			c.answerError("ERR Protocol version is not an integer or out of range")
+			return
+		}
+		if n != 2 && n != 3 {
+			c.answerError("NOPROTO unsupported protocol version")
+			return
+		}
+		proto = n
+		upArgs = append(upArgs, args[1])
+		for i := 2; i < len(args); i++ {
+			switch {
+			case bytes.EqualFold(args[i], []byte("auth")) && i+2 < len(args):
+				token = args[i+2]
+				i += 2
+			case bytes.EqualFold(args[i], []byte("setname")) && i+1 < len(args):
+				upArgs = append(upArgs, args[i], args[i+1])
+				i++
+			default:
+				c.answerError("ERR Syntax error in HELLO option '" + string(truncate(args[i])) + "'")
+				return
+			}
+		}
+	}
+	if c.inMulti {
+		c.refuse(cmd, refusal{reasonUnsupported, "HELLO inside MULTI is not supported by the proxy"})
+		return
+	}
+	if token != nil && !c.authenticate(token) {
+		return
+	}
+	if !c.authed {
+		c.s.Refuse(proxy.ReasonNotAuthenticated, "authentication required", cmd.Raw)
+		c.answerError("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
+		return
+	}
+	if proto != 0 {
+		c.proto = proto
+	}
+	c.plan.reset(upArgs)
+	c.send(pending{hello: proto, start: time.Now(), req: c.req})
+}
+
+// forward plans a command for the tenant and sends it upstream, or answers
+// it when the plan says so.
+func (c *clientSession) forward(cmd redcon.Command) {
+	if err := c.ensureUpstream(); err != nil {
+		c.upstreamUnavailable(err)
+		return
+	}
+	p := &c.plan
+	c.e.rewriter.Load().rewriteCommand(c.scope, cmd.Args, p)
+	if p.refusal.reason != "" {
+		c.refuse(cmd, p.refusal)
+		return
+	}
+	if p.local != nil {
+		if c.inMulti {
+			c.refuse(cmd, refusal{reasonUnsupported, "this command is not supported inside MULTI by the proxy"})
+			return
+		}
+		c.answer(p.local)
+		return
+	}
+	entry := pending{reply: p.reply, rewritten: p.rewritten(), start: time.Now(), req: c.req}
+	var buf [16]byte
+	var name []byte
+	if len(cmd.Args[0]) <= len(buf) {
+		name = lowerInto(buf[:0], cmd.Args[0])
+	}
+	switch string(name) {
+	case "multi":
+		if !c.inMulti {
+			c.inMulti, c.multiReplies = true, c.multiReplies[:0]
+		}
+	case "exec":
+		switch {
+		case c.multiDirty:
+			p.reset([][]byte{[]byte("DISCARD")})
+			entry.reply = replyExecAbort
+		case slices.ContainsFunc(c.multiReplies, func(k replyKind) bool { return k != replyRaw }):
+			entry.reply, entry.exec = replyExec, slices.Clone(c.multiReplies)
+		}
+		c.inMulti, c.multiDirty = false, false
+	case "discard":
+		c.inMulti, c.multiDirty = false, false
+	case "subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ssubscribe", "sunsubscribe":
+		if c.inMulti {
+			c.refuse(cmd, refusal{reasonUnsupported, "subscribing inside MULTI is not supported by the proxy"})
+			return
+		}
+		entry.confirmations = c.subs.expect(string(name), cmd.Args[1:])
+	default:
+		if c.inMulti {
+			c.multiReplies = append(c.multiReplies, p.reply)
+		}
+	}
+	c.send(entry)
+}
+
+// send queues the reply expectation and writes the planned command to the
+// upstream (flushed at the end of the client's pipeline batch).
+func (c *clientSession) send(entry pending) {
+	if err := c.ensureUpstream(); err != nil {
+		c.upstreamUnavailable(err)
+		return
+	}
+	c.mu.Lock()
+	c.queue.push(entry)
+	c.mu.Unlock()
+	w := c.pump.up.w
+	_, _ = w.Write(c.plan.appendCommand(w.AvailableBuffer(), c.scope.prefix))
+}
+
+func (c *clientSession) upstreamUnavailable(err error) {
+	c.e.log.Warn("redis upstream unavailable", "session_id", c.s.ID(), "err", err)
+	c.answerError("ERR the proxy cannot reach Redis right now")
+}
+
+// ensureUpstream opens the session's upstream connection if it has none.
+func (c *clientSession) ensureUpstream() error {
+	if c.pump != nil {
+		return nil
+	}
+	up, err := c.e.upstream.dial(c.s.Context(), c.proto)
+	if err != nil {
+		return err
+	}
+	if err := c.e.loadCommandTable(up); err != nil {
+		_ = up.conn.Close()
+		return err
+	}
+	c.pump = startReplyPump(c, up)
+	return nil
+}
+
+// waitIdle sends what is buffered upstream and waits until every expected
+// reply has reached the client.
+func (c *clientSession) waitIdle() {
+	if c.pump != nil {
+		_ = c.pump.up.w.Flush()
+	}
+	c.mu.Lock()
+	for !c.queue.empty() {
+		c.idle.Wait()
+	}
+	_ = c.out.Flush()
+	c.mu.Unlock()
+}
+
+func (c *clientSession) closeUpstream() {
+	if c.pump != nil {
+		c.pump.close()
+		c.pump = nil
+	}
+}
+
+// subscriptions are the names the client subscribed to, kept to know how
+// many confirmations an UNSUBSCRIBE without arguments brings.
+type subscriptions struct {
+	channels, patterns, shard map[string]struct{}
+}
+
+// expect records a subscription command and returns how many
+// confirmations Redis sends for it: one per name, or one per current
+// subscription (at least one) when unsubscribing from all.
+func (s *subscriptions) expect(command string, names [][]byte) int {
+	var set *map[string]struct{}
+	switch command {
+	case "subscribe", "unsubscribe":
+		set = &s.channels
+	case "psubscribe", "punsubscribe":
+		set = &s.patterns
+	default:
+		set = &s.shard
+	}
+	if *set == nil {
+		*set = map[string]struct{}{}
+	}
+	if !strings.Contains(command, "unsubscribe") {
+		for _, n := range names {
+			(*set)[string(n)] = struct{}{}
+		}
+		return len(names)
+	}
+	if len(names) == 0 {
+		n := max(len(*set), 1)
+		clear(*set)
+		return n
+	}
+	for _, n := range names {
+		delete(*set, string(n))
+	}
+	return len(names)
+}
