@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -171,7 +172,7 @@ func (l *Listener) serveConn(conn net.Conn) {
 		s.setConn(s.wrapIdle(tc))
 	}
 
-	err := l.engine.Serve(s)
+	err := l.serve(s)
 	if _, authed := s.Identity(); !authed {
 		l.handshakeEnded(s, err)
 		return
@@ -179,6 +180,19 @@ func (l *Listener) serveConn(conn net.Conn) {
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		l.deps.Log.Debug("session ended", "protocol", l.cfg.Protocol, "session_id", s.id, "err", err)
 	}
+}
+
+// serve runs the engine on s. A panic in an engine ends that one session,
+// never the process: the other tenants' sessions keep running.
+func (l *Listener) serve(s *Session) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			l.deps.Log.Error("engine panic; session closed", "protocol", l.cfg.Protocol, "session_id", s.id,
+				"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			err = fmt.Errorf("engine panic: %v", r)
+		}
+	}()
+	return l.engine.Serve(s)
 }
 
 // handshakeEnded counts a session that ended before authenticating.

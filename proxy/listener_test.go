@@ -238,3 +238,28 @@ func TestSessionContextCause(t *testing.T) {
 		t.Errorf("context cause = %v", cause)
 	}
 }
+
+type panicEngine struct{}
+
+func (panicEngine) Serve(s *Session) error {
+	if _, err := s.Authenticate(s.Context(), "x"); err == nil {
+		return nil
+	}
+	panic("engine bug")
+}
+
+func TestEnginePanicEndsOnlyThatSession(t *testing.T) {
+	e := newTestEnv(t, acme)
+	l, err := Listen(ListenerConfig{Protocol: "redis", Address: "127.0.0.1:0", MaxConnections: 10, HandshakeTimeout: time.Second}, panicEngine{}, e.deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = l.Serve() }()
+	t.Cleanup(func() { _ = l.Shutdown(context.Background()) })
+	for range 2 {
+		c := dial(t, l)
+		if !c.closedByServer(3 * time.Second) {
+			t.Fatal("the panicking session was not closed")
+		}
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -95,14 +94,7 @@ func (e *Engine) loadCommandTable(u *upstream) error {
 }
 
 // Serve runs one client session until the client leaves or the session is
-// closed. A bug that panics ends only this session, never the process
-// serving every tenant.
-func (e *Engine) Serve(s *proxy.Session) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			e.log.Error("redis session panicked; closing it", "session_id", s.ID(), "panic", r, "stack", string(debug.Stack()))
-			err = fmt.Errorf("redis session: panic: %v", r)
-		}
-	}()
+// closed. (The listener turns a panic here into the end of this session.)
+func (e *Engine) Serve(s *proxy.Session) error {
 	return newClientSession(e, s).serve()
 }
