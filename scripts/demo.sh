@@ -3,10 +3,10 @@
 # them, mints a token per demo tenant, and keeps the sidecar running until
 # Ctrl-C (or for --for DURATION, e.g. --for 10s).
 #
-# Today it runs the foundation: the admin listener, JWT identity and the
-# tenant registry in PostgreSQL cached in Redis. The protocol engines
-# (PostgreSQL, Redis, MongoDB, Bolt) and the ragcore demo join here as they
-# land.
+# Today it runs the admin listener, JWT identity, the tenant registry in
+# PostgreSQL cached in Redis, and the Redis engine; two tenants write the same
+# key names through it. The PostgreSQL, MongoDB and Bolt engines and the
+# ragcore demo join here as they land.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -52,6 +52,7 @@ SQL
 TENANTGATE_JWT_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 export TENANTGATE_JWT_SECRET
 admin_port=$(tg_free_port)
+redis_port=$(tg_free_port)
 cat >"$workdir/tenantgate.yaml" <<YAML
 jwt:
   secret: \${TENANTGATE_JWT_SECRET}
@@ -63,6 +64,9 @@ admin:
   listen: 127.0.0.1:$admin_port
 audit:
   file: $workdir/audit.jsonl
+redis:
+  listen: 127.0.0.1:$redis_port
+  upstream: "$TENANTGATE_TEST_REDIS_URL"
 YAML
 
 "$workdir/tenantgate" check-config --config "$workdir/tenantgate.yaml" >/dev/null
@@ -84,24 +88,38 @@ fi
 acme=$("$workdir/tenantgate" token --tenant acme --ttl 1h)
 globex=$("$workdir/tenantgate" token --tenant globex --ttl 1h)
 
+tg_log "two tenants write the same key through the sidecar"
+for tenant in acme globex; do
+	tok=$acme
+	[[ $tenant == globex ]] && tok=$globex
+	redis-cli -p "$redis_port" --no-auth-warning -a "$tok" SET greeting "hello from $tenant" >/dev/null
+	printf '  %-7s GET greeting -> %s\n' "$tenant" "$(redis-cli -p "$redis_port" --no-auth-warning -a "$tok" GET greeting)"
+done
+printf '  %-7s KEYS *        -> %s\n' acme "$(redis-cli -p "$redis_port" --no-auth-warning -a "$acme" KEYS '*' | tr '\n' ' ')"
+printf '  upstream KEYS *greeting -> %s\n' "$(redis-cli -u "$TENANTGATE_TEST_REDIS_URL" KEYS '*greeting' | sort | tr '\n' ' ')"
+printf '  acme    EVAL ...          -> %s\n' "$(redis-cli -p "$redis_port" --no-auth-warning -a "$acme" EVAL "return redis.call('KEYS','*')" 0 2>&1)"
+initech=$("$workdir/tenantgate" token --tenant initech --ttl 1h)
+printf '  initech (suspended) PING -> %s\n' "$(redis-cli -p "$redis_port" --no-auth-warning -a "$initech" PING 2>&1 | head -n 1)"
+
 cat <<MSG
 
 tenantgate is running (pid $tg_pid).
   admin:     http://127.0.0.1:$admin_port/metrics  /healthz  /readyz
+  redis:     redis-cli -p $redis_port --user app --pass <token>
   registry:  PostgreSQL tenantgate.tenants (acme, globex active; initech suspended), cached in Redis
   audit log: $workdir/audit.jsonl
   logs:      $workdir/tenantgate.log
 
-Tokens (present them as the datastore password once the engines land):
+Tokens (present them as the datastore password):
   acme:   $acme
   globex: $globex
 
-Not in this build yet: the PostgreSQL, Redis, MongoDB and Bolt listeners and the
-ragcore demo (issues 3-7). tenantgate refuses to start a protocol section it has
-no engine for, so this demo configures none.
+Not in this build yet: the PostgreSQL, MongoDB and Bolt listeners and the ragcore
+demo (issues 3, 5, 6, 7). tenantgate refuses to start a protocol section it has
+no engine for, so this demo configures only Redis.
 
 MSG
-curl -fsS "http://127.0.0.1:$admin_port/metrics" | grep -E '^tenantgate_connections_(active|total)\{protocol="postgres"' || true
+curl -fsS "http://127.0.0.1:$admin_port/metrics" | grep -E '^tenantgate_(requests|refusals|auth_failures)_total\{.*protocol="redis"' | grep -v ' 0$' || true
 
 if [[ -n $run_for ]]; then
 	sleep "$run_for"
