@@ -21,6 +21,7 @@ import (
 	"github.com/tenantgate/tenantgate/config"
 	"github.com/tenantgate/tenantgate/policy"
 	"github.com/tenantgate/tenantgate/proxy"
+	mongoproxy "github.com/tenantgate/tenantgate/proxy/mongo"
 	redisproxy "github.com/tenantgate/tenantgate/proxy/redis"
 )
 
@@ -43,6 +44,8 @@ type engineFactory func(ctx context.Context, cfg *config.Config, deps proxy.Deps
 // has none. Each protocol engine's package adds its case here as it lands.
 func engineFor(protocol string) engineFactory {
 	switch protocol {
+	case "mongo":
+		return newMongoEngine
 	case "redis":
 		return newRedisEngine
 	default:
@@ -56,6 +59,18 @@ func newRedisEngine(ctx context.Context, cfg *config.Config, deps proxy.Deps) (p
 	}
 	e, err := redisproxy.New(ctx, redisproxy.Options{Upstream: string(cfg.Redis.Upstream), KeyPrefix: cfg.Redis.KeyPrefix, Log: deps.Log})
 	return e, proxy.TLSDirect, err
+}
+
+func newMongoEngine(ctx context.Context, cfg *config.Config, deps proxy.Deps) (proxy.Engine, proxy.TLSMode, error) {
+	m := cfg.Mongo
+	e, err := mongoproxy.New(ctx, mongoproxy.Options{
+		Upstream: string(m.Upstream), Mode: m.Mode, DatabaseTemplate: m.DatabaseName,
+		TenantField: m.TenantField, MaxMessageBytes: m.MaxMessageBytes, Log: deps.Log, Metrics: deps.Metrics,
+	})
+	if err != nil {
+		return nil, 0, err // not a typed nil *Engine in a non-nil interface
+	}
+	return e, proxy.TLSDirect, nil
 }
 
 // New verifies keys, connects the registry, and binds every listener. Any

@@ -1,0 +1,114 @@
+package mongo
+
+import (
+	"fmt"
+	"strings"
+)
+
+// maxDBNameLen is MongoDB's limit on database names.
+const maxDBNameLen = 63
+
+// DatabaseNamer maps an application's database name to the tenant's own
+// database with a template such as "{db}__{tenant}", and back.
+//
+// The text between {db} and {tenant} (the separator) may not occur in an
+// application's database name. That makes the mapping injective: with
+// "{db}__{tenant}", tenant "b" cannot name database "x__a" to reach tenant
+// "a"'s "x", and a name reads back to at most one (db, tenant) pair even
+// though tenant ids may contain the separator.
+type DatabaseNamer struct {
+	pre, sep, post string
+	dbFirst        bool
+}
+
+// NewDatabaseNamer parses template, which must hold {db} and {tenant} once
+// each, separated by a non-empty literal, with literals made of
+// [A-Za-z0-9_-] only.
+func NewDatabaseNamer(template string) (*DatabaseNamer, error) {
+	if strings.Count(template, "{db}") != 1 || strings.Count(template, "{tenant}") != 1 {
+		return nil, fmt.Errorf("mongo.database_template %q must contain {db} and {tenant} exactly once", template)
+	}
+	d, t := strings.Index(template, "{db}"), strings.Index(template, "{tenant}")
+	n := &DatabaseNamer{dbFirst: d < t}
+	if n.dbFirst {
+		n.pre, n.sep, n.post = template[:d], template[d+len("{db}"):t], template[t+len("{tenant}"):]
+	} else {
+		n.pre, n.sep, n.post = template[:t], template[t+len("{tenant}"):d], template[d+len("{db}"):]
+	}
+	if n.sep == "" {
+		return nil, fmt.Errorf("mongo.database_template %q needs a separator between {db} and {tenant}", template)
+	}
+	for _, lit := range []string{n.pre, n.sep, n.post} {
+		if strings.IndexFunc(lit, func(r rune) bool { return !isNameRune(r) }) >= 0 {
+			return nil, fmt.Errorf("mongo.database_template %q: only letters, digits, '_' and '-' may surround the placeholders", template)
+		}
+	}
+	return n, nil
+}
+
+func isNameRune(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-'
+}
+
+// reservedDB reports the server's own databases, off limits to tenants.
+func reservedDB(db string) bool {
+	switch strings.ToLower(db) {
+	case "admin", "local", "config", "$external":
+		return true
+	}
+	return false
+}
+
+// Map returns the tenant's database for the application's db.
+func (n *DatabaseNamer) Map(db, tenant string) (string, error) {
+	if err := n.checkAppName(db); err != nil {
+		return "", err
+	}
+	var name string
+	if n.dbFirst {
+		name = n.pre + db + n.sep + tenant + n.post
+	} else {
+		name = n.pre + tenant + n.sep + db + n.post
+	}
+	if len(name) > maxDBNameLen {
+		return "", refuse(codeInvalidNamespace, reasonNamespace, "database name %q is too long: with the tenant it becomes %d bytes, over MongoDB's limit of %d", db, len(name), maxDBNameLen)
+	}
+	return name, nil
+}
+
+func (n *DatabaseNamer) checkAppName(db string) error {
+	switch {
+	case db == "":
+		return refuse(codeInvalidNamespace, reasonNamespace, "the database name is empty")
+	case reservedDB(db):
+		return refuse(codeUnauthorized, reasonNamespace, "database %q is off limits through tenantgate", db)
+	case strings.ContainsAny(db, "/\\. \"$*<>:|?\x00"):
+		return refuse(codeInvalidNamespace, reasonNamespace, "invalid database name %q", db)
+	case strings.Contains(db, n.sep):
+		return refuse(codeInvalidNamespace, reasonNamespace, "database names may not contain %q through tenantgate", n.sep)
+	}
+	return nil
+}
+
+// Unmap returns the application's name for a server database, if it is one
+// of tenant's.
+func (n *DatabaseNamer) Unmap(name, tenant string) (string, bool) {
+	var db string
+	if n.dbFirst {
+		tail := n.sep + tenant + n.post
+		if !strings.HasPrefix(name, n.pre) || !strings.HasSuffix(name, tail) || len(name) < len(n.pre)+len(tail) {
+			return "", false
+		}
+		db = name[len(n.pre) : len(name)-len(tail)]
+	} else {
+		head := n.pre + tenant + n.sep
+		if !strings.HasPrefix(name, head) || !strings.HasSuffix(name, n.post) || len(name) < len(head)+len(n.post) {
+			return "", false
+		}
+		db = name[len(head) : len(name)-len(n.post)]
+	}
+	if n.checkAppName(db) != nil {
+		return "", false
+	}
+	return db, true
+}
