@@ -193,3 +193,41 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// deferEngine is lineEngine with the session options engines may set:
+// "DEFER" defers expiry by 300 ms, "EXEMPT" exempts the session from the
+// idle timeout, "RESET" deauthenticates, and requests of an expired session
+// are answered "ERR reauthenticate".
+type deferEngine struct{}
+
+func (deferEngine) Serve(s *Session) error {
+	r := bufio.NewReader(s.Conn())
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return err
+		}
+		line = strings.TrimSpace(line)
+		switch {
+		case strings.HasPrefix(line, "AUTH "):
+			if _, err := s.Authenticate(s.Context(), strings.TrimPrefix(line, "AUTH ")); err != nil {
+				fmt.Fprintf(s.Conn(), "ERR %s\n", policy.ReasonOf(err))
+				continue
+			}
+			fmt.Fprintln(s.Conn(), "OK")
+		case line == "DEFER":
+			s.DeferExpiry(300 * time.Millisecond)
+			fmt.Fprintln(s.Conn(), "OK")
+		case line == "EXEMPT":
+			s.SetIdleExempt(true)
+			fmt.Fprintln(s.Conn(), "OK")
+		case line == "RESET":
+			s.Deauthenticate()
+			fmt.Fprintln(s.Conn(), "OK")
+		case s.Expired():
+			fmt.Fprintln(s.Conn(), "ERR reauthenticate")
+		default:
+			fmt.Fprintf(s.Conn(), "%s:%s\n", s.Tenant(), line)
+		}
+	}
+}

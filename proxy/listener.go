@@ -173,7 +173,10 @@ func (l *Listener) serveConn(conn net.Conn) {
 	}
 
 	err := l.serve(s)
-	if _, authed := s.Identity(); !authed {
+	s.mu.Lock()
+	everAuthed := s.everAuthed
+	s.mu.Unlock()
+	if !everAuthed {
 		l.handshakeEnded(s, err)
 		return
 	}

@@ -37,14 +37,18 @@ type Session struct {
 	conn     net.Conn // replaced by StartTLS
 	tlsState *tls.ConnectionState
 
-	mu         sync.Mutex
-	identity   policy.Identity
-	authed     bool
-	authFailed bool
-	expiry     *time.Timer
-	req        *RequestMetrics
+	mu          sync.Mutex
+	identity    policy.Identity
+	authed      bool
+	everAuthed  bool
+	authFailed  bool
+	expiry      *time.Timer
+	expiryGrace time.Duration // > 0: engine re-authenticates in place, see DeferExpiry
+	idleExempt  bool
+	req         *RequestMetrics
 
-	closed atomic.Bool
+	expired atomic.Bool
+	closed  atomic.Bool
 }
 
 // ID is the session's process-unique number, also used in logs and audit.
@@ -139,22 +143,86 @@ func (s *Session) Authenticate(ctx context.Context, token string) (policy.Identi
 	}
 
 	s.mu.Lock()
-	first := !s.authed
-	s.identity, s.authed, s.authFailed = id, true, false
+	first, wasAuthed := !s.everAuthed, s.authed
+	s.identity, s.authed, s.everAuthed, s.authFailed = id, true, true, false
 	s.req = s.l.deps.Metrics.ForSession(s.Protocol(), id.Tenant)
-	if s.expiry != nil {
-		s.expiry.Stop()
-	}
-	s.expiry = time.AfterFunc(time.Until(id.ExpiresAt), func() { s.Close(ErrTokenExpired) })
+	s.armExpiryLocked(time.Until(id.ExpiresAt))
+	s.expired.Store(false)
 	s.mu.Unlock()
 
 	s.l.deps.Sessions.bind(s, id.Tenant)
-	if first {
+	if !wasAuthed {
 		// The handshake is over: lift its deadline; idle timeouts take over.
 		_ = s.Conn().SetDeadline(time.Time{})
+	}
+	if first {
 		s.l.deps.Metrics.ConnectionResult(s.Protocol(), ConnAccepted)
 	}
 	return id, nil
+}
+
+// armExpiryLocked (re)starts the expiry timer: at expiry the session is
+// closed, or, after DeferExpiry, marked expired and closed only if it has
+// not re-authenticated within the grace period.
+func (s *Session) armExpiryLocked(d time.Duration) {
+	if s.expiry != nil {
+		s.expiry.Stop()
+	}
+	s.expiry = time.AfterFunc(d, func() {
+		s.mu.Lock()
+		grace := s.expiryGrace
+		if grace > 0 && !s.expired.Load() {
+			s.expired.Store(true)
+			s.expiry = time.AfterFunc(grace, func() { s.Close(ErrTokenExpired) })
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
+		s.Close(ErrTokenExpired)
+	})
+}
+
+// DeferExpiry is for engines whose protocol lets a client re-authenticate in
+// place (MongoDB's ReauthenticationRequired, Bolt's LOGOFF/LOGON, Redis AUTH):
+// when the token expires the session is not closed at once but marked
+// Expired, and the engine must refuse every request with its protocol's
+// re-authentication error until Authenticate succeeds again. A session that
+// has not re-authenticated within grace is closed all the same.
+func (s *Session) DeferExpiry(grace time.Duration) {
+	s.mu.Lock()
+	s.expiryGrace = grace
+	s.mu.Unlock()
+}
+
+// Expired reports whether the token expired and the session awaits
+// re-authentication (only after DeferExpiry). Cheap enough for every request.
+func (s *Session) Expired() bool { return s.expired.Load() }
+
+// Deauthenticate drops the session's identity (Redis RESET): the session
+// leaves its tenant's list, its expiry timer stops, and Identity reports no
+// identity until Authenticate succeeds again, which it must do within the
+// handshake timeout, as at the start.
+func (s *Session) Deauthenticate() {
+	s.mu.Lock()
+	s.identity, s.authed, s.req = policy.Identity{}, false, nil
+	if s.expiry != nil {
+		s.expiry.Stop()
+		s.expiry = nil
+	}
+	s.expired.Store(false)
+	s.mu.Unlock()
+	s.l.deps.Sessions.unbind(s)
+	// Unauthenticated again: the client gets a new handshake deadline.
+	_ = s.Conn().SetDeadline(time.Now().Add(s.l.cfg.HandshakeTimeout))
+}
+
+// SetIdleExempt exempts the session from the listener's idle timeout while
+// exempt is true: a pub/sub subscriber, say, legitimately sends nothing for
+// long stretches (Redis's own timeout spares subscribers too).
+func (s *Session) SetIdleExempt(exempt bool) {
+	s.mu.Lock()
+	s.idleExempt = exempt
+	s.mu.Unlock()
 }
 
 // Requests returns the session's per-request metrics. Engines call it after
@@ -230,10 +298,15 @@ type idleConn struct {
 
 func (c *idleConn) Read(p []byte) (int, error) {
 	c.s.mu.Lock()
-	authed := c.s.authed
+	authed, exempt := c.s.authed, c.s.idleExempt
 	c.s.mu.Unlock()
-	if authed {
+	switch {
+	case authed && !exempt:
 		if err := c.Conn.SetReadDeadline(time.Now().Add(c.s.l.cfg.IdleTimeout)); err != nil {
+			return 0, err
+		}
+	case authed && exempt:
+		if err := c.Conn.SetReadDeadline(time.Time{}); err != nil {
 			return 0, err
 		}
 	}
@@ -278,6 +351,12 @@ func (t *SessionTable) bind(s *Session, tenant string) {
 	}
 	set[s.id] = s
 	t.tenantOf[s.id] = tenant
+}
+
+func (t *SessionTable) unbind(s *Session) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.unbindLocked(s.id)
 }
 
 func (t *SessionTable) remove(s *Session) {
