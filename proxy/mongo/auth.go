@@ -2,6 +2,7 @@ package mongo
 
 import (
 	"bytes"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 )
@@ -14,6 +15,11 @@ const (
 )
 
 var supportedMechs = []string{mechPlain, mechOIDC}
+
+// oidcReauthGrace is how long a MONGODB-OIDC session whose token expired may
+// take to re-authenticate before it is closed. Until then every command is
+// answered with ReauthenticationRequired.
+const oidcReauthGrace = time.Minute
 
 // hello answers hello/isMaster, running a speculativeAuthenticate first
 // when the client sent one (drivers do for MONGODB-OIDC with a token).
@@ -58,6 +64,12 @@ func (c *clientSession) saslStart(body bsoncore.Document, db string) bsoncore.Do
 		}
 	default:
 		return c.authFailed("mechanism " + mech + " is not supported; use PLAIN (password = token) or MONGODB-OIDC")
+	}
+	if mech == mechOIDC {
+		// OIDC drivers answer ReauthenticationRequired by fetching a fresh
+		// token and authenticating again on the same connection, so an
+		// expired token need not cost the connection (and its cursors).
+		c.s.DeferExpiry(oidcReauthGrace)
 	}
 	if _, err := c.s.Authenticate(c.s.Context(), token); err != nil {
 		// Session.Authenticate counted and audited the failure.

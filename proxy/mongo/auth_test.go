@@ -2,12 +2,15 @@ package mongo
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+
+	"github.com/tenantgate/tenantgate/policy"
 )
 
 func TestPlainPassword(t *testing.T) {
@@ -100,5 +103,57 @@ func TestReauthenticateAsAnotherTenant(t *testing.T) {
 	r = c.command(0, cmd("count", "c", db))
 	if n, _ := r.Lookup("n").AsInt64OK(); n != 0 || !okOf(r) {
 		t.Fatalf("globex counts acme's documents: %v", r)
+	}
+}
+
+// TestOIDCReauthenticatesInPlace: when the token expires the proxy answers
+// ReauthenticationRequired (391); the driver fetches a fresh token from its
+// callback and authenticates again on the same connection, and the command
+// succeeds, with the first connection's cursor still usable.
+func TestOIDCReauthenticatesInPlace(t *testing.T) {
+	p := startProxy(t, Options{})
+	var calls atomic.Int32
+	cred := options.Credential{
+		AuthMechanism: "MONGODB-OIDC",
+		OIDCMachineCallback: func(context.Context, *options.OIDCArgs) (*options.OIDCCredential, error) {
+			calls.Add(1)
+			tok, err := policy.MintHS256(testSecret, "tenant_id", "globex", 2*time.Second, time.Now())
+			return &options.OIDCCredential{AccessToken: tok}, err
+		},
+	}
+	c := connect(t, options.Client().ApplyURI("mongodb://"+p.addr+"/").SetAuth(cred).
+		SetServerSelectionTimeout(5*time.Second).SetMaxPoolSize(1))
+	ctx := ctxT(t)
+	coll := c.Database(uniqueDB()).Collection("c")
+	docs := make([]any, 10)
+	for i := range docs {
+		docs[i] = bson.D{{Key: "i", Value: i}}
+	}
+	if _, err := coll.InsertMany(ctx, docs); err != nil {
+		t.Fatalf("insert: %v", err)
+	}
+	cur, err := coll.Find(ctx, bson.D{}, options.Find().SetBatchSize(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cur.Close(ctx)
+	first := calls.Load()
+	time.Sleep(3 * time.Second) // the 2 s token (no leeway configured) expires
+	n, err := coll.CountDocuments(ctx, bson.D{})
+	if err != nil || n != 10 {
+		t.Fatalf("count after expiry = %d, %v; want the driver to re-authenticate and succeed", n, err)
+	}
+	if calls.Load() <= first {
+		t.Error("the driver was never asked for a new token")
+	}
+	seen := 0
+	for cur.Next(ctx) {
+		seen++
+	}
+	if err := cur.Err(); err != nil || seen != 10 {
+		t.Errorf("cursor across re-authentication: %d docs, %v", seen, err)
+	}
+	if got := p.metric("tenantgate_refusals_total", "protocol", "mongo", "reason", "expired"); got < 1 {
+		t.Errorf("the 391 answer was not counted as an expired refusal (%v)", got)
 	}
 }

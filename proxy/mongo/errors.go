@@ -17,18 +17,21 @@ const (
 	codeInvalidNamespace     = 73
 	codeProtocolError        = 17
 	codeHostUnreachable      = 6
+
+	codeReauthenticationRequired = 391
 )
 
 var codeNames = map[int32]string{
-	codeFailedToParse:        "FailedToParse",
-	codeUnauthorized:         "Unauthorized",
-	codeAuthenticationFailed: "AuthenticationFailed",
-	codeIllegalOperation:     "IllegalOperation",
-	codeCursorNotFound:       "CursorNotFound",
-	codeCommandNotFound:      "CommandNotFound",
-	codeInvalidNamespace:     "InvalidNamespace",
-	codeProtocolError:        "ProtocolError",
-	codeHostUnreachable:      "HostUnreachable",
+	codeFailedToParse:            "FailedToParse",
+	codeUnauthorized:             "Unauthorized",
+	codeReauthenticationRequired: "ReauthenticationRequired",
+	codeAuthenticationFailed:     "AuthenticationFailed",
+	codeIllegalOperation:         "IllegalOperation",
+	codeCursorNotFound:           "CursorNotFound",
+	codeCommandNotFound:          "CommandNotFound",
+	codeInvalidNamespace:         "InvalidNamespace",
+	codeProtocolError:            "ProtocolError",
+	codeHostUnreachable:          "HostUnreachable",
 }
 
 // CommandError is a refusal answered in MongoDB's own error format. Reason

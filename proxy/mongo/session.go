@@ -13,6 +13,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
+	"github.com/tenantgate/tenantgate/policy"
 	"github.com/tenantgate/tenantgate/proxy"
 )
 
@@ -198,6 +199,10 @@ func (c *clientSession) handleMsg(h MessageHeader, msg []byte) error {
 	if tenant == "" {
 		return c.refuseAnswer(h, m, &CommandError{Code: codeUnauthorized, Reason: proxy.ReasonNotAuthenticated,
 			Msg: fmt.Sprintf("command %s requires authentication", name)}, m.Body)
+	}
+	if c.s.Expired() {
+		return c.refuseAnswer(h, m, &CommandError{Code: codeReauthenticationRequired, Reason: string(policy.ReasonExpired),
+			Msg: "tenantgate: the token expired; authenticate again"}, nil)
 	}
 	out, plan, err := c.e.rewriter.Rewrite(&command{Name: name, DB: db, Msg: m}, tenant)
 	if err != nil {
