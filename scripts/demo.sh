@@ -4,9 +4,9 @@
 # Ctrl-C (or for --for DURATION, e.g. --for 10s).
 #
 # Today it runs the admin listener, JWT identity, the tenant registry in
-# PostgreSQL cached in Redis, and the Redis engine; two tenants write the same
-# key names through it. The PostgreSQL, MongoDB and Bolt engines and the
-# ragcore demo join here as they land.
+# PostgreSQL cached in Redis, and the Redis and MongoDB engines; two tenants
+# write the same key names through Redis. The PostgreSQL and Bolt engines and
+# the ragcore demo join here as they land.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -53,6 +53,7 @@ TENANTGATE_JWT_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 export TENANTGATE_JWT_SECRET
 admin_port=$(tg_free_port)
 redis_port=$(tg_free_port)
+mongo_port=$(tg_free_port)
 cat >"$workdir/tenantgate.yaml" <<YAML
 jwt:
   secret: \${TENANTGATE_JWT_SECRET}
@@ -67,6 +68,9 @@ audit:
 redis:
   listen: 127.0.0.1:$redis_port
   upstream: "$TENANTGATE_TEST_REDIS_URL"
+mongo:
+  listen: 127.0.0.1:$mongo_port
+  upstream: "$TENANTGATE_TEST_MONGO_URL"
 YAML
 
 "$workdir/tenantgate" check-config --config "$workdir/tenantgate.yaml" >/dev/null
@@ -106,6 +110,7 @@ cat <<MSG
 tenantgate is running (pid $tg_pid).
   admin:     http://127.0.0.1:$admin_port/metrics  /healthz  /readyz
   redis:     redis-cli -p $redis_port --user app --pass <token>
+  mongo:     mongodb://app:<token>@127.0.0.1:$mongo_port/appdb?authMechanism=PLAIN&authSource=%24external
   registry:  PostgreSQL tenantgate.tenants (acme, globex active; initech suspended), cached in Redis
   audit log: $workdir/audit.jsonl
   logs:      $workdir/tenantgate.log
@@ -114,9 +119,9 @@ Tokens (present them as the datastore password):
   acme:   $acme
   globex: $globex
 
-Not in this build yet: the PostgreSQL, MongoDB and Bolt listeners and the ragcore
-demo (issues 3, 5, 6, 7). tenantgate refuses to start a protocol section it has
-no engine for, so this demo configures only Redis.
+Not in this build yet: the PostgreSQL and Bolt listeners and the ragcore demo
+(issues 3, 6, 7). tenantgate refuses to start a protocol section it has no engine
+for, so this demo configures Redis and MongoDB only.
 
 MSG
 curl -fsS "http://127.0.0.1:$admin_port/metrics" | grep -E '^tenantgate_(requests|refusals|auth_failures)_total\{.*protocol="redis"' | grep -v ' 0$' || true
