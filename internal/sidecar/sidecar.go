@@ -21,6 +21,7 @@ import (
 	"github.com/tenantgate/tenantgate/config"
 	"github.com/tenantgate/tenantgate/policy"
 	"github.com/tenantgate/tenantgate/proxy"
+	boltproxy "github.com/tenantgate/tenantgate/proxy/bolt"
 	mongoproxy "github.com/tenantgate/tenantgate/proxy/mongo"
 	redisproxy "github.com/tenantgate/tenantgate/proxy/redis"
 )
@@ -46,6 +47,8 @@ func engineFor(protocol string) engineFactory {
 	switch protocol {
 	case "mongo":
 		return newMongoEngine
+	case "bolt":
+		return newBoltEngine
 	case "redis":
 		return newRedisEngine
 	default:
@@ -69,6 +72,18 @@ func newMongoEngine(ctx context.Context, cfg *config.Config, deps proxy.Deps) (p
 	})
 	if err != nil {
 		return nil, 0, err // not a typed nil *Engine in a non-nil interface
+	}
+	return e, proxy.TLSDirect, nil
+}
+
+func newBoltEngine(_ context.Context, cfg *config.Config, deps proxy.Deps) (proxy.Engine, proxy.TLSMode, error) {
+	b := cfg.Bolt
+	e, err := boltproxy.New(boltproxy.Options{
+		Upstream: string(b.Upstream), Username: b.Username, Password: string(b.Password), Database: b.Database,
+		Mode: b.Mode, LabelTemplate: b.LabelTemplate, Advertise: b.Advertise, Log: deps.Log,
+	})
+	if err != nil {
+		return nil, 0, err
 	}
 	return e, proxy.TLSDirect, nil
 }
