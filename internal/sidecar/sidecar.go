@@ -23,6 +23,7 @@ import (
 	"github.com/tenantgate/tenantgate/proxy"
 	boltproxy "github.com/tenantgate/tenantgate/proxy/bolt"
 	mongoproxy "github.com/tenantgate/tenantgate/proxy/mongo"
+	pgproxy "github.com/tenantgate/tenantgate/proxy/pg"
 	redisproxy "github.com/tenantgate/tenantgate/proxy/redis"
 )
 
@@ -45,6 +46,8 @@ type engineFactory func(ctx context.Context, cfg *config.Config, deps proxy.Deps
 // has none. Each protocol engine's package adds its case here as it lands.
 func engineFor(protocol string) engineFactory {
 	switch protocol {
+	case "postgres":
+		return newPostgresEngine
 	case "mongo":
 		return newMongoEngine
 	case "bolt":
@@ -86,6 +89,34 @@ func newBoltEngine(_ context.Context, cfg *config.Config, deps proxy.Deps) (prox
 		return nil, 0, err
 	}
 	return e, proxy.TLSDirect, nil
+}
+
+func newPostgresEngine(ctx context.Context, cfg *config.Config, deps proxy.Deps) (proxy.Engine, proxy.TLSMode, error) {
+	p := cfg.Postgres
+	e, err := pgproxy.New(pgproxy.Options{
+		Upstream: string(p.Upstream), Databases: p.Databases, RequireTLS: p.RequireTLS,
+		SessionPooling: p.PoolMode == "session", PoolSize: p.PoolSize, MinIdle: p.MinIdle, MaxLifetime: p.MaxLifetime.D(),
+		ConnectTimeout: p.ConnectTimeout.D(), PoolTimeout: p.PoolTimeout.D(), TenantSetting: p.TenantSetting,
+		AllowDDL: p.DDL == "allow", Metrics: deps.Metrics, Log: deps.Log,
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	// The same checks as `tenantgate pg audit`: refuse to serve on a
+	// database that would not keep tenants apart.
+	posture, err := e.CheckPosture(ctx)
+	if err != nil {
+		e.Close()
+		return nil, 0, fmt.Errorf("checking the database posture: %w", err)
+	}
+	if posture.Critical() {
+		if !p.AllowUnsafe {
+			e.Close()
+			return nil, 0, posture.UnsafeError()
+		}
+		deps.Log.Warn("postgres: starting on an unsafe database (postgres.allow_unsafe)", "err", posture.UnsafeError())
+	}
+	return e, proxy.TLSNegotiated, nil
 }
 
 // New verifies keys, connects the registry, and binds every listener. Any
@@ -131,6 +162,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Sidecar,
 		engine, mode, err := factory(ctx, cfg, deps)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", nl.Key, err)
+		}
+		if c, ok := engine.(interface{ Close() }); ok {
+			// Engines that own upstream pools release them after their
+			// listener has drained (closers run last, in reverse order).
+			s.closers = append(s.closers, c.Close)
 		}
 		tlsConfig, err := loadTLS(nl.TLS)
 		if err != nil {

@@ -1,0 +1,322 @@
+package pg
+
+import (
+	"bufio"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tenantgate/tenantgate/proxy"
+)
+
+// maxClientStatements bounds the statements one client keeps prepared (the
+// proxy holds their text to prepare them on other server connections).
+const maxClientStatements = 10000
+
+// clientStmt is a statement the client prepared. Named statements live on
+// server connections under a name derived from their text and parameter
+// types, so every client preparing the same statement shares it and a client
+// can be given any server connection: the statement is prepared there first
+// when missing.
+type clientStmt struct {
+	serverName string // "" for the unnamed statement
+	parse      []byte // the Parse message that prepares it on a server connection
+	verdict    *Verdict
+}
+
+// clientSession is one client connection after authentication: it reads the
+// client's messages, guards them and writes them to the server connection it
+// holds (in transaction pooling, only from the first message of a
+// transaction to its end).
+type clientSession struct {
+	e      *Engine
+	s      *proxy.Session
+	rd     *msgReader
+	tenant string
+	params map[string]string // startup parameters, applied on every server connection
+	req    *proxy.RequestMetrics
+	// started is when the message being handled arrived.
+	started time.Time
+
+	wmu  sync.Mutex
+	w    *bufio.Writer
+	werr error
+
+	server atomic.Pointer[ServerConn]
+	out    []byte // bytes for the server, written once the client's input pauses
+
+	stmts   map[string]*clientStmt
+	portals map[string]*Verdict // portals whose statement has effects
+	// skipping: an error was answered without a server connection; the
+	// client's messages are ignored up to its Sync, as PostgreSQL does.
+	skipping bool
+
+	// Read by the server connection's relay under its lock.
+	transactionPooling bool
+	pinned             bool // holds its server connection until the end
+	unsynced           bool // extended-protocol messages sent since the last Sync
+	closing            bool
+}
+
+// write sends b to the client. Errors end the session at its next read.
+func (c *clientSession) write(b []byte, flush bool) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.werr != nil {
+		return
+	}
+	if _, err := c.w.Write(b); err != nil {
+		c.werr = err
+		return
+	}
+	if flush {
+		c.werr = c.w.Flush()
+	}
+}
+
+func (c *clientSession) writeErr() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.werr
+}
+
+// detached is called by the server connection, under its lock, when it goes
+// back to the pool.
+func (c *clientSession) detached(srv *ServerConn) { c.server.CompareAndSwap(srv, nil) }
+
+// upstreamLost ends the session when its server connection fails: what the
+// server session held (transaction, prepared state) is gone.
+func (c *clientSession) upstreamLost(srv *ServerConn, err error) {
+	c.server.CompareAndSwap(srv, nil)
+	c.write(fatal("08006", "tenantgate: the connection to the database server was lost: "+err.Error()).encode(nil), true)
+	c.s.Close(err)
+}
+
+// serve runs the message loop until the client leaves.
+func (c *clientSession) serve() error {
+	defer c.end()
+	for {
+		typ, frame, body, err := c.rd.next()
+		if err != nil {
+			return err
+		}
+		if err := c.writeErr(); err != nil {
+			return err
+		}
+		c.started = time.Now()
+		if typ == 'X' {
+			return nil
+		}
+		if err := c.handle(typ, frame, body); err != nil {
+			var pe *pgError
+			if errors.As(err, &pe) {
+				c.write(pe.encode(nil), true)
+			}
+			return err
+		}
+		if !c.rd.buffered() || typ == 'S' || typ == 'Q' || typ == 'H' {
+			if err := c.flushServer(); err != nil {
+				return err
+			}
+			c.write(nil, true)
+		}
+		select {
+		case <-c.s.Draining():
+			if c.server.Load() == nil {
+				return proxy.ErrShuttingDown
+			}
+		default:
+		}
+	}
+}
+
+func (c *clientSession) handle(typ byte, frame, body []byte) error {
+	if c.skipping && typ != 'S' {
+		return nil
+	}
+	switch typ {
+	case 'Q':
+		return c.query(frame, body)
+	case 'P':
+		return c.parse(body)
+	case 'B':
+		return c.bind(frame, body)
+	case 'D':
+		return c.describe(frame, body)
+	case 'E':
+		return c.execute(frame, body)
+	case 'C':
+		return c.closeMsg(frame, body)
+	case 'S':
+		return c.sync(frame)
+	case 'H':
+		return c.forwardIfAttached(frame, true)
+	case 'd', 'c', 'f':
+		return c.forwardIfAttached(frame, false)
+	case 'F':
+		return c.refuse(&Refusal{Rule: RuleFunctionCall, Code: "42501",
+			Message: "the fast-path FunctionCall message can call any function; use a SQL statement"}, nil, true)
+	}
+	return fatal("08P01", "tenantgate: unexpected message type "+string(typ))
+}
+
+// attach returns the client's server connection, locked, taking one from
+// the pool when it holds none, with the client's tenant and parameters
+// applied (applyTenant). beforeQuery is set for a simple Query.
+func (c *clientSession) attach(beforeQuery bool) (*ServerConn, error) {
+	srv := c.server.Load()
+	if srv != nil {
+		srv.mu.Lock()
+		if srv.owner != c {
+			srv.mu.Unlock()
+			srv = nil
+		}
+	}
+	if srv == nil {
+		var err error
+		if srv, err = c.e.pool.Get(c.s.Context(), c.tenant); err != nil {
+			return nil, c.poolError(err, beforeQuery)
+		}
+		srv.mu.Lock()
+		srv.owner = c
+		c.server.Store(srv)
+	}
+	if err := c.applyTenant(srv, beforeQuery); err != nil {
+		return nil, err
+	}
+	return srv, nil
+}
+
+// push queues p and appends msg for the server. srv is locked.
+func (c *clientSession) push(srv *ServerConn, p *pending, msg []byte) {
+	if p.kind == 0 && len(srv.pending) == 0 {
+		c.write(p.canned, false) // nothing before it is outstanding: answer now
+		return
+	}
+	srv.pending = append(srv.pending, p)
+	c.out = append(c.out, msg...)
+}
+
+func (c *clientSession) flushServer() error {
+	srv := c.server.Load()
+	if len(c.out) == 0 {
+		return nil
+	}
+	out := c.out
+	c.out = c.out[:0]
+	if srv == nil {
+		return errors.New("server connection lost with messages unsent")
+	}
+	if _, err := srv.nc.Write(out); err != nil {
+		srv.fail(err)
+		return err
+	}
+	return nil
+}
+
+func (c *clientSession) query(frame, body []byte) error {
+	text, _, ok := cstring(body)
+	if !ok {
+		return fatal("08P01", "tenantgate: malformed Query message")
+	}
+	v := c.e.cache.Check(text)
+	if v.Refusal != nil {
+		if v.IfNotExists != nil {
+			if done, err := c.answerIfExists(v.IfNotExists); done || err != nil {
+				return err
+			}
+		}
+		return c.refuse(v.Refusal, body[:len(body)-1], true)
+	}
+	if v.Deallocate != "" && c.deallocate(v.Deallocate) {
+		return nil
+	}
+	srv, err := c.attach(true)
+	if srv == nil {
+		return err
+	}
+	c.push(srv, &pending{kind: 'Q'}, frame)
+	srv.unnamed = nil // a simple Query replaces the unnamed statement
+	c.applyEffects(srv, v.Effects)
+	srv.mu.Unlock()
+	c.req.Forwarded(time.Since(c.started))
+	return nil
+}
+
+// deallocate answers `DEALLOCATE name` for a statement the client prepared
+// with the protocol: it lives on server connections under another name, so
+// the proxy forgets it (the server's copy stays for others) and answers as
+// the server would. It reports false, to forward the statement, when the
+// name is not the client's or an answer now could not be put in order.
+func (c *clientSession) deallocate(name string) bool {
+	if _, ok := c.stmts[name]; !ok {
+		return false
+	}
+	status := byte('I')
+	if srv := c.server.Load(); srv != nil {
+		srv.mu.Lock()
+		owned, idle := srv.owner == c, len(srv.pending) == 0 && !c.unsynced
+		status = srv.txStatus
+		srv.mu.Unlock()
+		if owned && !idle {
+			return false
+		}
+		if status == 'E' {
+			return false // the server answers: the transaction is aborted
+		}
+	}
+	delete(c.stmts, name)
+	c.write(append(appendMsg(nil, 'C', []byte("DEALLOCATE"), []byte{0}), readyForQuery(status)...), true)
+	c.req.Forwarded(time.Since(c.started))
+	return true
+}
+
+// applyEffects records what an allowed statement does to the server
+// session. srv is locked.
+func (c *clientSession) applyEffects(srv *ServerConn, e Effect) {
+	if e&EffectPin != 0 {
+		c.pinned = true
+	}
+	if e&EffectReset != 0 {
+		srv.tenant = ""
+		srv.applied = map[string]string{} // every parameter is at its default: applied again
+	}
+	if e&EffectDeallocate != 0 {
+		// The client's named statements are gone too, as in PostgreSQL.
+		for name := range c.stmts {
+			if name != "" {
+				delete(c.stmts, name)
+			}
+		}
+		srv.prepared = map[string]bool{}
+		srv.lastUse = map[string]uint64{}
+		srv.unnamed = nil
+	}
+}
+
+// end gives the client's server connection back when the session ends.
+func (c *clientSession) end() {
+	srv := c.server.Load()
+	if srv == nil {
+		return
+	}
+	srv.mu.Lock()
+	if srv.owner != c {
+		srv.mu.Unlock()
+		return
+	}
+	c.closing = true
+	srv.owner = nil
+	c.server.Store(nil)
+	// Requests in flight, or a pipeline never synced (the server may be in
+	// an implicit transaction or skipping to a Sync): its state is unknown.
+	inFlight := len(srv.pending) > 0 || srv.cancelling > 0 || c.unsynced
+	dirty := c.pinned || !c.transactionPooling || srv.txStatus != 'I'
+	srv.mu.Unlock()
+	if inFlight {
+		c.e.pool.discard(srv)
+		return
+	}
+	c.e.pool.putDirty(srv, dirty)
+}

@@ -1,0 +1,89 @@
+package pg
+
+import (
+	"bytes"
+	"encoding/binary"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+)
+
+// FuzzGuard: the guard never panics, and a text it allows stays allowed
+// when a comment is added in front (the verdict follows the parse tree, not
+// the spelling).
+func FuzzGuard(f *testing.F) {
+	for _, tc := range guardCases {
+		f.Add(tc.sql)
+	}
+	g := newTestGuard(true, false)
+	f.Fuzz(func(t *testing.T, sql string) {
+		v := g.Check(sql)
+		if v.Refusal != nil {
+			return
+		}
+		if w := g.Check("/* fuzz */ " + sql); w.Refusal != nil && w.Refusal.Rule != RuleUnparsable {
+			t.Fatalf("%q allowed, but refused with a leading comment: %v", sql, w.Refusal)
+		}
+	})
+}
+
+// FuzzClientMessages feeds arbitrary bytes to the client-side decoders: the
+// startup packet reader and parameter checks, the message framer with its
+// length bound, and the per-message decoding the session does. Nothing
+// panics, and no message larger than the bound is ever allocated.
+func FuzzClientMessages(f *testing.F) {
+	startup := binary.BigEndian.AppendUint32(nil, 0)
+	startup = binary.BigEndian.AppendUint32(startup, protoVersion)
+	startup = append(startup, "user\x00app\x00database\x00db\x00options\x00-c x=y\x00\x00"...)
+	binary.BigEndian.PutUint32(startup, uint32(len(startup)))
+	f.Add(startup)
+	var msgs []byte
+	msgs = encodeMsg(msgs, &pgproto3.Parse{Name: "s1", Query: "SELECT $1", ParameterOIDs: []uint32{23}})
+	msgs = encodeMsg(msgs, &pgproto3.Bind{DestinationPortal: "p", PreparedStatement: "s1", Parameters: [][]byte{[]byte("1")}})
+	msgs = encodeMsg(msgs, &pgproto3.Describe{ObjectType: 'S', Name: "s1"})
+	msgs = encodeMsg(msgs, &pgproto3.Execute{Portal: "p"})
+	msgs = encodeMsg(msgs, &pgproto3.Close{ObjectType: 'S', Name: "s1"})
+	msgs = encodeMsg(msgs, &pgproto3.Query{String: "SELECT 1"})
+	msgs = encodeMsg(msgs, &pgproto3.Sync{})
+	f.Add(msgs)
+	f.Add([]byte{'Q', 0x7f, 0xff, 0xff, 0xff})
+
+	e := &Engine{opts: Options{Databases: []string{"db"}}, allowed: map[string]bool{"application_name": true}}
+	const bound = 1 << 16
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if body, err := readStartup(bytes.NewReader(data)); err == nil {
+			if len(body)+4 > maxStartupLen {
+				t.Fatalf("startup packet of %d bytes accepted", len(body))
+			}
+			_, _, _ = e.checkStartup(body)
+		}
+		rd := newMsgReader(bytes.NewReader(data), bound)
+		for {
+			typ, frame, body, err := rd.next()
+			if err != nil {
+				return
+			}
+			if len(body) > bound || len(frame) != len(body)+5 {
+				t.Fatalf("frame of %d bytes, body %d", len(frame), len(body))
+			}
+			switch typ {
+			case 'Q':
+				_, _, _ = cstring(body)
+			case 'P':
+				var p pgproto3.Parse
+				_ = p.Decode(body)
+			case 'B':
+				if portal, stmt, ok := decodeBind(body); ok {
+					out := withStatementName('B', body, len(portal)+1, len(stmt), "tenantgate_x")
+					p2, s2, ok := decodeBind(out[5:])
+					if !ok || p2 != portal || s2 != "tenantgate_x" {
+						t.Fatalf("renamed Bind decodes as %q %q %v", p2, s2, ok)
+					}
+				}
+			case 'C':
+				var c pgproto3.Close
+				_ = c.Decode(body)
+			}
+		}
+	})
+}

@@ -1,0 +1,252 @@
+package pg
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"io"
+	"log/slog"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tenantgate/tenantgate/internal/testutil"
+	"github.com/tenantgate/tenantgate/policy"
+	"github.com/tenantgate/tenantgate/proxy"
+)
+
+var testSecret = []byte("pg-engine-test-secret-0123456789abcdef")
+
+// Tenants of the test registry; "gone" is suspended.
+const (
+	tenantA = "acme"
+	tenantB = "globex"
+)
+
+// schema is a tenant-scoped table the way `tenantgate pg migrate` leaves
+// one: tenant column defaulting to the setting, tenant-first primary key,
+// RLS enabled and forced, one policy for reads and writes.
+const schema = `
+CREATE TABLE items (
+	tenant_id text NOT NULL DEFAULT current_setting('app.tenant_id'),
+	id int NOT NULL,
+	name text,
+	PRIMARY KEY (tenant_id, id)
+);
+ALTER TABLE items ENABLE ROW LEVEL SECURITY;
+ALTER TABLE items FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON items
+	USING (tenant_id = (SELECT current_setting('app.tenant_id', true)))
+	WITH CHECK (tenant_id = (SELECT current_setting('app.tenant_id', true)));
+CREATE SEQUENCE counter;
+`
+
+// pgEnv is a proxy in front of a fresh database with the schema above,
+// reached by the proxy as a non-owner NOBYPASSRLS role.
+type pgEnv struct {
+	t        *testing.T
+	adminURL string // superuser, the test database
+	database string
+	addr     string
+	engine   *Engine
+	reg      *prometheus.Registry
+
+	auditMu sync.Mutex
+	audit   bytes.Buffer
+}
+
+func (e *pgEnv) Write(p []byte) (int, error) {
+	e.auditMu.Lock()
+	defer e.auditMu.Unlock()
+	return e.audit.Write(p)
+}
+
+func (e *pgEnv) auditLog() string {
+	e.auditMu.Lock()
+	defer e.auditMu.Unlock()
+	return e.audit.String()
+}
+
+func newPGEnv(t *testing.T, configure func(*Options)) *pgEnv {
+	t.Helper()
+	return newPGEnvTLS(t, configure, nil)
+}
+
+// newPGEnvTLS is newPGEnv with a listener that answers SSLRequest with TLS.
+func newPGEnvTLS(t *testing.T, configure func(*Options), tlsConfig *tls.Config) *pgEnv {
+	t.Helper()
+	adminURL := testutil.NewPostgresDB(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	role := testutil.UniqueName("tg_proxy_")
+	admin := connect(t, adminURL)
+	mustExec(t, admin, "CREATE ROLE "+role+" LOGIN PASSWORD 'proxy-pw' NOSUPERUSER NOBYPASSRLS")
+	t.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), testutil.PostgresURL(t))
+		if err != nil {
+			return
+		}
+		defer c.Close(context.Background())
+		// The database is dropped by testutil after this (cleanups run in
+		// reverse), so drop what the role owns in it first.
+		_, _ = c.Exec(context.Background(), "DROP ROLE IF EXISTS "+role)
+	})
+	mustExec(t, admin, schema)
+	mustExec(t, admin, "GRANT USAGE ON SCHEMA public TO "+role)
+	mustExec(t, admin, "GRANT SELECT, INSERT, UPDATE, DELETE ON items TO "+role)
+	mustExec(t, admin, "GRANT USAGE, SELECT ON SEQUENCE counter TO "+role)
+	_ = admin.Close(ctx)
+
+	u, err := url.Parse(adminURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	database := u.Path[1:]
+	u.User = url.UserPassword(role, "proxy-pw")
+	q := u.Query()
+	q.Set("sslmode", "disable")
+	u.RawQuery = q.Encode()
+
+	env := &pgEnv{t: t, adminURL: adminURL, database: database, reg: prometheus.NewRegistry()}
+	metrics := proxy.NewMetrics(env.reg, proxy.MetricsOptions{MaxTenants: 10})
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	opts := Options{Upstream: u.String(), PoolSize: 4, PoolTimeout: 2 * time.Second, ConnectTimeout: 5 * time.Second,
+		Metrics: metrics, Log: log}
+	if configure != nil {
+		configure(&opts)
+	}
+	engine, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.engine = engine
+
+	v, err := policy.NewVerifier(context.Background(), policy.VerifierConfig{Secret: testSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(v.Close)
+	static, err := policy.NewStaticRegistry([]policy.Tenant{
+		{ID: tenantA, Slug: tenantA, Active: true}, {ID: tenantB, Slug: tenantB, Active: true},
+		{ID: "gone", Slug: "gone", Active: false},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps := proxy.Deps{Auth: policy.NewAuthenticator(v, static), Sessions: proxy.NewSessionTable(),
+		Metrics: metrics, Audit: proxy.NewAuditor(log, env, false), Log: log}
+	l, err := proxy.Listen(proxy.ListenerConfig{Protocol: "postgres", Address: "127.0.0.1:0", TLSMode: proxy.TLSNegotiated, TLS: tlsConfig,
+		MaxConnections: 100, HandshakeTimeout: 5 * time.Second}, engine, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = l.Serve() }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = l.Shutdown(ctx)
+		engine.Close()
+	})
+	env.addr = l.Addr().String()
+	return env
+}
+
+func (e *pgEnv) token(tenant string) string {
+	e.t.Helper()
+	tok, err := policy.MintHS256(testSecret, "tenant_id", tenant, time.Hour, time.Now())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return tok
+}
+
+// url is the DSN an application uses: any user, the JWT as password.
+func (e *pgEnv) url(tenant string) string {
+	u := url.URL{Scheme: "postgres", User: url.UserPassword("app", e.token(tenant)), Host: e.addr, Path: "/" + e.database,
+		RawQuery: "sslmode=disable"}
+	return u.String()
+}
+
+// client connects through the proxy as tenant.
+func (e *pgEnv) client(tenant string) *pgx.Conn {
+	e.t.Helper()
+	return connect(e.t, e.url(tenant))
+}
+
+// clientMode connects through the proxy as tenant, with pgx in mode.
+func (e *pgEnv) clientMode(tenant string, mode pgx.QueryExecMode) *pgx.Conn {
+	e.t.Helper()
+	cfg, err := pgx.ParseConfig(e.url(tenant))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	cfg.DefaultQueryExecMode = mode
+	c, err := pgx.ConnectConfig(context.Background(), cfg)
+	if err != nil {
+		e.t.Fatalf("connect: %v", err)
+	}
+	e.t.Cleanup(func() { _ = c.Close(context.Background()) })
+	return c
+}
+
+// admin connects to the test database directly as superuser.
+func (e *pgEnv) admin() *pgx.Conn {
+	e.t.Helper()
+	return connect(e.t, e.adminURL)
+}
+
+func connect(t *testing.T, dsn string) *pgx.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	return c
+}
+
+func mustExec(t *testing.T, c *pgx.Conn, sql string, args ...any) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := c.Exec(ctx, sql, args...); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+// names returns the names of the items c sees, ordered by id.
+func names(t *testing.T, c *pgx.Conn) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rows, err := c.Query(ctx, "SELECT name FROM items ORDER BY id")
+	if err != nil {
+		t.Fatalf("select: %v", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatalf("select: %v", err)
+	}
+	return out
+}
+
+// allRows returns tenant:name of every row, read directly as superuser.
+func (e *pgEnv) allRows() []string {
+	e.t.Helper()
+	c := e.admin()
+	rows, err := c.Query(context.Background(), "SELECT tenant_id || ':' || coalesce(name, '') FROM items ORDER BY tenant_id, id")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return out
+}

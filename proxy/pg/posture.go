@@ -1,0 +1,261 @@
+package pg
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Severity of a posture finding. Critical findings mean a tenant can read or
+// write another tenant's rows; `tenantgate run` refuses to start on them
+// unless postgres.allow_unsafe is set.
+type Severity string
+
+// Severities.
+const (
+	Critical Severity = "critical"
+	Warning  Severity = "warning"
+	Info     Severity = "info"
+)
+
+// Finding is one result of CheckPosture.
+type Finding struct {
+	Severity Severity
+	Object   string // schema.name
+	Message  string
+}
+
+func (f Finding) String() string { return fmt.Sprintf("%-8s %s: %s", f.Severity, f.Object, f.Message) }
+
+// PostureOptions configure CheckPosture.
+type PostureOptions struct {
+	Schemas       []string // default public
+	TenantColumn  string   // default tenant_id
+	TenantSetting string   // default app.tenant_id
+}
+
+// Posture is the report of CheckPosture.
+type Posture struct {
+	Role     string
+	Findings []Finding
+}
+
+// Critical reports whether any finding is critical.
+func (p *Posture) Critical() bool {
+	return slices.ContainsFunc(p.Findings, func(f Finding) bool { return f.Severity == Critical })
+}
+
+type postureTable struct {
+	oid               uint32
+	name              string
+	rls, force, owned bool
+	hasTenant         bool
+}
+
+// CheckPosture checks, connected with the proxy's upstream credentials, that
+// the database enforces what the proxy relies on (the logic of `tenantgate pg
+// audit`): the role is no superuser and has no BYPASSRLS; every table with
+// the tenant column has RLS enabled, forced when the role owns it, and a
+// policy whose USING and WITH CHECK read the tenant setting, and no
+// permissive policy that does not; unique keys include the tenant column;
+// no view or SECURITY DEFINER function reads tenant tables with its owner's
+// rights. Tables without the tenant column are listed as shared.
+func CheckPosture(ctx context.Context, conn *pgx.Conn, opts PostureOptions) (*Posture, error) {
+	if len(opts.Schemas) == 0 {
+		opts.Schemas = []string{"public"}
+	}
+	if opts.TenantColumn == "" {
+		opts.TenantColumn = "tenant_id"
+	}
+	if opts.TenantSetting == "" {
+		opts.TenantSetting = "app.tenant_id"
+	}
+	p := &Posture{}
+	add := func(s Severity, object, format string, args ...any) {
+		p.Findings = append(p.Findings, Finding{Severity: s, Object: object, Message: fmt.Sprintf(format, args...)})
+	}
+
+	var super, bypass bool
+	if err := conn.QueryRow(ctx, "SELECT current_user::text, rolsuper, rolbypassrls FROM pg_catalog.pg_roles WHERE rolname = current_user").
+		Scan(&p.Role, &super, &bypass); err != nil {
+		return nil, err
+	}
+	if super {
+		add(Critical, "role "+p.Role, "is a superuser: Row-Level Security does not apply to it")
+	}
+	if bypass {
+		add(Critical, "role "+p.Role, "has BYPASSRLS: Row-Level Security does not apply to it")
+	}
+
+	rows, err := conn.Query(ctx, `SELECT c.oid, n.nspname || '.' || c.relname, c.relrowsecurity, c.relforcerowsecurity,
+			pg_catalog.pg_has_role(c.relowner, 'USAGE'),
+			EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attname = $2 AND a.attnum > 0 AND NOT a.attisdropped)
+		FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY($1) ORDER BY 2`, opts.Schemas, opts.TenantColumn)
+	if err != nil {
+		return nil, err
+	}
+	tables, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (postureTable, error) {
+		var t postureTable
+		err := r.Scan(&t.oid, &t.name, &t.rls, &t.force, &t.owned, &t.hasTenant)
+		return t, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var tenantOIDs []uint32
+	var tenantNames []string
+	for _, t := range tables {
+		if !t.hasTenant {
+			add(Info, t.name, "shared table (no %s column): every tenant sees all of its rows", opts.TenantColumn)
+			continue
+		}
+		tenantOIDs = append(tenantOIDs, t.oid)
+		tenantNames = append(tenantNames, t.name[strings.IndexByte(t.name, '.')+1:])
+		if err := checkTenantTable(ctx, conn, opts, t, add); err != nil {
+			return nil, err
+		}
+	}
+	if len(tenantOIDs) == 0 {
+		return p, nil
+	}
+	if err := checkReaders(ctx, conn, opts, tenantOIDs, tenantNames, add); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func checkTenantTable(ctx context.Context, conn *pgx.Conn, opts PostureOptions, t postureTable, add func(Severity, string, string, ...any)) error {
+	switch {
+	case !t.rls:
+		add(Critical, t.name, "Row-Level Security is not enabled")
+	case t.owned && !t.force:
+		add(Critical, t.name, "the role owns the table and RLS is not forced: its policies do not apply to the role")
+	case t.owned:
+		add(Warning, t.name, "the role owns the table (RLS is forced, but an owner can change that)")
+	}
+
+	rows, err := conn.Query(ctx, `SELECT polname::text, polcmd::text, polpermissive,
+			coalesce(pg_catalog.pg_get_expr(polqual, polrelid), ''), coalesce(pg_catalog.pg_get_expr(polwithcheck, polrelid), '')
+		FROM pg_catalog.pg_policy WHERE polrelid = $1 ORDER BY polname`, t.oid)
+	if err != nil {
+		return err
+	}
+	scoped := false
+	var name, cmd, using, check string
+	var permissive bool
+	_, err = pgx.ForEachRow(rows, []any{&name, &cmd, &permissive, &using, &check}, func() error {
+		readsSetting := func(expr string) bool { return strings.Contains(expr, "'"+opts.TenantSetting+"'") }
+		if !permissive {
+			return nil // restrictive policies only narrow
+		}
+		if !readsSetting(using) && (cmd == "*" || cmd == "r" || cmd == "w" || cmd == "d") ||
+			check != "" && !readsSetting(check) {
+			add(Critical, t.name, "permissive policy %q does not test %s: permissive policies are OR-ed, so it opens the table", name, opts.TenantSetting)
+			return nil
+		}
+		if cmd == "*" && readsSetting(using) && (check == "" || readsSetting(check)) {
+			scoped = true
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if !scoped {
+		add(Critical, t.name, "no policy FOR ALL whose USING and WITH CHECK test %s", opts.TenantSetting)
+	}
+
+	rows, err = conn.Query(ctx, `SELECT ci.relname::text,
+			array(SELECT a.attname::text FROM unnest(i.indkey) k(n) JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n)
+		FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ci ON ci.oid = i.indexrelid
+		WHERE i.indrelid = $1 AND i.indisunique ORDER BY 1`, t.oid)
+	if err != nil {
+		return err
+	}
+	var index string
+	var cols []string
+	_, err = pgx.ForEachRow(rows, []any{&index, &cols}, func() error {
+		if !slices.Contains(cols, opts.TenantColumn) {
+			add(Warning, t.name, "unique index %q (%s) does not include %s: two tenants' rows collide, and each can learn the other's keys",
+				index, strings.Join(cols, ", "), opts.TenantColumn)
+		}
+		return nil
+	})
+	return err
+}
+
+// checkReaders finds views and SECURITY DEFINER functions that read tenant
+// tables with their owner's rights.
+func checkReaders(ctx context.Context, conn *pgx.Conn, opts PostureOptions, oids []uint32, names []string, add func(Severity, string, string, ...any)) error {
+	rows, err := conn.Query(ctx, `SELECT DISTINCT n.nspname || '.' || v.relname, v.relkind::text,
+			coalesce('security_invoker=true' = ANY(v.reloptions) OR 'security_invoker=on' = ANY(v.reloptions), false)
+		FROM pg_catalog.pg_depend d
+		JOIN pg_catalog.pg_rewrite r ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND d.objid = r.oid
+		JOIN pg_catalog.pg_class v ON v.oid = r.ev_class
+		JOIN pg_catalog.pg_namespace n ON n.oid = v.relnamespace
+		WHERE d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = ANY($1) AND v.oid <> d.refobjid
+			AND v.relkind IN ('v', 'm') ORDER BY 1`, oids)
+	if err != nil {
+		return err
+	}
+	var name, kind string
+	var invoker bool
+	_, err = pgx.ForEachRow(rows, []any{&name, &kind, &invoker}, func() error {
+		switch {
+		case kind == "m":
+			add(Critical, name, "materialized view over tenant tables: it holds every tenant's rows, and RLS does not apply to it")
+		case !invoker:
+			add(Critical, name, "view over tenant tables without security_invoker: it reads them with its owner's rights")
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+
+	rows, err = conn.Query(ctx, `SELECT n.nspname || '.' || p.proname, lower(coalesce(p.prosrc, ''))
+		FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+		WHERE p.prosecdef AND n.nspname = ANY($1) ORDER BY 1`, opts.Schemas)
+	if err != nil {
+		return err
+	}
+	var body string
+	_, err = pgx.ForEachRow(rows, []any{&name, &body}, func() error {
+		for _, table := range names {
+			if strings.Contains(body, strings.ToLower(table)) {
+				add(Critical, name, "SECURITY DEFINER function mentions tenant table %s: it may read it with its owner's rights", table)
+				return nil
+			}
+		}
+		return nil
+	})
+	return err
+}
+
+// CheckPosture runs CheckPosture with the engine's upstream credentials and
+// tenant setting, on the public schema.
+func (e *Engine) CheckPosture(ctx context.Context) (*Posture, error) {
+	conn, err := pgx.ConnectConfig(ctx, e.connConfig())
+	if err != nil {
+		return nil, fmt.Errorf("connect to the upstream: %w", err)
+	}
+	defer conn.Close(context.Background())
+	return CheckPosture(ctx, conn, PostureOptions{TenantSetting: e.opts.TenantSetting})
+}
+
+// UnsafeError describes the critical findings that stop the engine from
+// starting.
+func (p *Posture) UnsafeError() error {
+	var lines []string
+	for _, f := range p.Findings {
+		if f.Severity == Critical {
+			lines = append(lines, f.Object+": "+f.Message)
+		}
+	}
+	return fmt.Errorf("the database does not enforce tenant isolation (see `tenantgate pg audit`; postgres.allow_unsafe: true starts anyway): %s",
+		strings.Join(lines, "; "))
+}

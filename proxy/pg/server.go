@@ -1,0 +1,345 @@
+package pg
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+)
+
+// ServerConn is one upstream connection, owned by the proxy. One goroutine
+// (relay) reads everything the server sends for the connection's whole life
+// and hands each message to the client that owns the connection at that
+// moment, consulting the queue of what was sent to know which messages to
+// pass, swallow (answers to what the proxy injected) or replace (refusals).
+//
+// Only the owner's session goroutine writes to the server; the proxy's own
+// maintenance statements run only while no client owns the connection.
+type ServerConn struct {
+	nc      net.Conn
+	rd      *msgReader
+	pid     uint32
+	secret  []byte
+	created time.Time
+
+	mu       sync.Mutex
+	owner    *clientSession
+	pending  []*pending
+	txStatus byte
+	broken   error
+	// cancelling counts cancel requests in flight for the owner: the
+	// connection is not handed to another client until they are delivered.
+	cancelling int
+	onRelease  func(*ServerConn) // the pool's put, called after the owner lets go
+
+	// What the server session holds, as far as the proxy knows.
+	tenant   string            // tenant setting's value; "" = unknown
+	applied  map[string]string // client parameters applied (TimeZone, ...)
+	prepared map[string]bool   // server statement name -> ParseComplete seen
+	lastUse  map[string]uint64 // client statements (not the proxy's): last use, for eviction
+	uses     uint64
+	unnamed  *clientStmt // the statement in the unnamed slot
+}
+
+// pending is one message sent to the server (or a canned answer queued in
+// order), and what to do with the server's answers to it.
+type pending struct {
+	kind      byte // the frontend message type: P B D E C S Q; 0 for a canned answer
+	canned    []byte
+	swallow   bool     // the proxy's own message: its answers are not relayed (errors are)
+	refusal   *pgError // replaces the server's error to this message
+	parseName string   // server statement name confirmed by ParseComplete
+	failStale bool     // on error or skip, the tenant must be applied again
+	done      chan error
+	failed    error
+}
+
+func newServerConn(nc net.Conn, pid uint32, secret []byte, onRelease func(*ServerConn)) *ServerConn {
+	c := &ServerConn{
+		nc: nc, rd: newMsgReader(nc, 1<<30), pid: pid, secret: secret, created: time.Now(),
+		txStatus: 'I', onRelease: onRelease,
+	}
+	c.forgetLocked()
+	go c.relay()
+	return c
+}
+
+// completes reports whether a backend message of type t ends the answer to
+// a frontend message of kind k.
+func completes(k, t byte) bool {
+	switch k {
+	case 'P':
+		return t == '1'
+	case 'B':
+		return t == '2'
+	case 'C':
+		return t == '3'
+	case 'D':
+		return t == 'T' || t == 'n'
+	case 'E':
+		return t == 'C' || t == 'I' || t == 's'
+	case 'S', 'Q':
+		return t == 'Z'
+	}
+	return false
+}
+
+// relay reads the server until the connection fails.
+func (c *ServerConn) relay() {
+	for {
+		typ, frame, body, err := c.rd.next()
+		if err != nil {
+			c.fail(fmt.Errorf("upstream connection lost: %w", err))
+			return
+		}
+		c.handle(typ, frame, body)
+	}
+}
+
+func (c *ServerConn) handle(typ byte, frame, body []byte) {
+	c.mu.Lock()
+	owner := c.owner
+	var out []byte
+	flush := !c.rd.buffered()
+	switch typ {
+	case 'S':
+		// Parameter changes, the proxy's own included: the client then knows
+		// the values its statements run with.
+		out = frame
+	case 'N':
+		if len(c.pending) == 0 || !c.pending[0].swallow {
+			out = frame
+		}
+	case 'A':
+		// Notifications cannot happen (LISTEN is refused); never relay one.
+	default:
+		if typ == 'Z' {
+			// ReadyForQuery answers only a Sync or a Query: requests ahead
+			// of it were sent after an error and skipped by the server.
+			for len(c.pending) > 0 && c.pending[0].kind != 'S' && c.pending[0].kind != 'Q' {
+				c.failed(c.pending[0])
+				c.pop()
+			}
+		}
+		if len(c.pending) == 0 {
+			if typ == 'E' || typ == 'Z' {
+				c.broken = fmt.Errorf("upstream sent %q outside any request", typ)
+			}
+			out = frame // nothing was asked: pass it on (a FATAL before close)
+			break
+		}
+		head := c.pending[0]
+		switch {
+		case typ == 'E' && head.refusal != nil:
+			out = head.refusal.encode(nil)
+		case typ == 'E' || !head.swallow:
+			out = frame
+		}
+		if typ == 'E' {
+			c.onError(head)
+		} else if completes(head.kind, typ) {
+			if typ == 'Z' && len(body) == 1 {
+				c.txStatus = body[0]
+			}
+			if typ == '1' && head.parseName != "" {
+				c.prepared[head.parseName] = true
+			}
+			c.pop()
+		}
+	}
+	out = append(out, c.cannedLocked()...)
+	// Written under the lock: a canned answer the session queues next must
+	// not overtake this one.
+	// Flush whenever the server has nothing more buffered, even after a
+	// swallowed message: earlier answers may be waiting in the buffer.
+	if owner != nil && (len(out) > 0 || flush) {
+		owner.write(out, flush || typ == 'Z')
+	}
+	release := typ == 'Z' && c.detachLocked()
+	c.mu.Unlock()
+	if release {
+		c.onRelease(c)
+	}
+}
+
+// onError handles an ErrorResponse for the head request: in the extended
+// protocol the server skips everything up to the next Sync, so those
+// requests get no answers.
+func (c *ServerConn) onError(head *pending) {
+	if head.kind == 'Q' || head.kind == 'S' {
+		head.failed = errors.New("statement failed")
+		return // the query goes on to its ReadyForQuery
+	}
+	c.failed(head)
+	c.pop()
+	for len(c.pending) > 0 && c.pending[0].kind != 'S' && c.pending[0].kind != 'Q' {
+		c.failed(c.pending[0])
+		c.pop()
+	}
+}
+
+func (c *ServerConn) failed(p *pending) {
+	if p.parseName != "" && !c.prepared[p.parseName] {
+		delete(c.prepared, p.parseName)
+		delete(c.lastUse, p.parseName)
+	}
+	if p.failStale {
+		c.tenant = ""
+	}
+	if p.kind == 'P' && p.parseName == "" && c.unnamed != nil {
+		c.unnamed = nil
+	}
+	p.failed = errors.New("skipped after an error")
+}
+
+func (c *ServerConn) pop() {
+	p := c.pending[0]
+	c.pending[0] = nil
+	c.pending = c.pending[1:]
+	if p.done != nil {
+		p.done <- p.failed
+	}
+}
+
+// cannedLocked takes the canned answers now at the head of the queue.
+func (c *ServerConn) cannedLocked() []byte {
+	var out []byte
+	for len(c.pending) > 0 && c.pending[0].kind == 0 {
+		out = append(out, c.pending[0].canned...)
+		c.pop()
+	}
+	return out
+}
+
+// releasableLocked reports whether the owner can let the connection go back
+// to the pool now: transaction pooling, nothing in flight, no transaction.
+func (c *ServerConn) releasableLocked() bool {
+	o := c.owner
+	return o != nil && len(c.pending) == 0 && c.txStatus == 'I' && c.cancelling == 0 && c.broken == nil &&
+		o.transactionPooling && !o.pinned && !o.unsynced && !o.closing
+}
+
+// detachLocked lets the owner go when releasable and reports whether it did.
+func (c *ServerConn) detachLocked() bool {
+	if !c.releasableLocked() {
+		return false
+	}
+	c.owner.detached(c)
+	c.owner = nil
+	return true
+}
+
+// maybeRelease gives the connection back to the pool if its owner is done
+// with it (after a cancel request that held it).
+func (c *ServerConn) maybeRelease() {
+	c.mu.Lock()
+	release := c.detachLocked()
+	c.mu.Unlock()
+	if release {
+		c.onRelease(c)
+	}
+}
+
+// fail marks the connection broken; its owner's session ends with a clear
+// error, since what its server session held is lost.
+func (c *ServerConn) fail(err error) {
+	_ = c.nc.Close()
+	c.mu.Lock()
+	if c.broken == nil {
+		c.broken = err
+	}
+	owner := c.owner
+	for len(c.pending) > 0 {
+		c.pending[0].failed = err
+		c.pop()
+	}
+	c.mu.Unlock()
+	if owner != nil {
+		owner.upstreamLost(c, err)
+	}
+}
+
+// servedTenant is the tenant the server session holds, "" when unknown.
+func (c *ServerConn) servedTenant() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.tenant
+}
+
+// isBroken reports whether the connection can no longer be used.
+func (c *ServerConn) isBroken() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.broken != nil
+}
+
+// exec runs a simple query for the proxy itself while no client owns the
+// connection, swallowing its answers, and waits for it.
+func (c *ServerConn) exec(sql string, timeout time.Duration) error {
+	done := make(chan error, 1)
+	c.mu.Lock()
+	if c.owner != nil || len(c.pending) > 0 || c.broken != nil {
+		c.mu.Unlock()
+		return errors.New("server connection not idle")
+	}
+	c.pending = append(c.pending, &pending{kind: 'Q', swallow: true, done: done})
+	c.unnamed = nil // a simple Query replaces the unnamed statement
+	c.mu.Unlock()
+	msg := appendMsg(nil, 'Q', []byte(sql), []byte{0})
+	_ = c.nc.SetWriteDeadline(time.Now().Add(timeout))
+	_, err := c.nc.Write(msg)
+	_ = c.nc.SetWriteDeadline(time.Time{})
+	if err != nil {
+		c.fail(err)
+		return err
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(timeout):
+		c.fail(errors.New("maintenance statement timed out"))
+		return fmt.Errorf("%q timed out", sql)
+	}
+}
+
+// reset returns the server session to a clean state for the next client: a
+// transaction left open is rolled back; session state is discarded when
+// dirty. What the proxy knew of the session is forgotten with it.
+func (c *ServerConn) reset(dirty bool, timeout time.Duration) error {
+	c.mu.Lock()
+	status := c.txStatus
+	c.mu.Unlock()
+	if status != 'I' {
+		if err := c.exec("ROLLBACK", timeout); err != nil {
+			return err
+		}
+	}
+	if !dirty {
+		return nil
+	}
+	if err := c.exec("DISCARD ALL", timeout); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.forgetLocked()
+	c.mu.Unlock()
+	return nil
+}
+
+// forgetLocked drops what the proxy knew of the server session's state.
+func (c *ServerConn) forgetLocked() {
+	c.tenant = ""
+	c.applied = map[string]string{}
+	c.prepared = map[string]bool{}
+	c.lastUse = map[string]uint64{}
+	c.unnamed = nil
+}
+
+// touch records a use of a client statement. c is locked.
+func (c *ServerConn) touch(name string) {
+	c.uses++
+	c.lastUse[name] = c.uses
+}
+
+func (c *ServerConn) close() { _ = c.nc.Close() }
