@@ -4,6 +4,9 @@
 //	tenantgate token --tenant ID [--ttl 1h] [--config FILE]
 //	                                        mint a development HS256 token
 //	tenantgate check-config --config FILE  validate and print the config, secrets redacted
+//	tenantgate pg audit --config FILE      check that PostgreSQL enforces tenant isolation
+//	tenantgate pg migrate --config FILE --table T [--apply]
+//	                                        make a single-tenant table tenant-scoped
 //	tenantgate version                     print the version
 package main
 
@@ -34,6 +37,8 @@ Usage:
   tenantgate run --config FILE
   tenantgate token --tenant ID [--ttl 1h] [--config FILE]
   tenantgate check-config --config FILE
+  tenantgate pg audit --config FILE [--schema S]...
+  tenantgate pg migrate --config FILE --table T [--url OWNER_URL] [--tenant ID] [--apply]
   tenantgate version
 `
 
@@ -54,6 +59,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdToken(args[1:], stdout, stderr)
 	case "check-config":
 		err = cmdCheckConfig(args[1:], stdout, stderr)
+	case "pg":
+		err = cmdPG(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "tenantgate", buildVersion())
 	case "help", "-h", "--help":
@@ -65,6 +72,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
+		}
+		if errors.Is(err, errFindings) {
+			return 1
 		}
 		fmt.Fprintln(stderr, "tenantgate:", err)
 		return 1
