@@ -2,7 +2,8 @@
 // client presents as its datastore password, extracts the tenant id, and
 // checks the tenant registry. Protocol engines call Authenticator and never
 // look at tokens themselves; every refusal is a *RefusalError whose Reason
-// feeds metrics and audit.
+// feeds metrics and audit. RateLimiter limits each tenant's requests,
+// locally and optionally across sidecars through a shared Redis window.
 //
 // Threat model. Policy defends against:
 //   - forged tokens: signatures are checked with operator-configured keys
@@ -26,5 +27,7 @@
 // It does not defend against a stolen valid token: the bearer is the tenant
 // until exp (keep lifetimes short; there is no revocation list). Nor against
 // a writer of the registry table or of its shared Redis cache, which are
-// trusted.
+// trusted. The rate limiter's shared Redis is trusted too; when it fails,
+// the limiter falls back to each sidecar's own limit rather than refusing
+// (a rate limit protects capacity, not isolation).
 package policy

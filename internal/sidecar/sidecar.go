@@ -60,11 +60,15 @@ func engineFor(protocol string) engineFactory {
 }
 
 func newRedisEngine(ctx context.Context, cfg *config.Config, deps proxy.Deps) (proxy.Engine, proxy.TLSMode, error) {
-	if cfg.Redis.RateLimit != nil {
-		return nil, 0, errors.New("rate_limit: per-tenant rate limits are not implemented in this build yet; remove redis.rate_limit")
+	opts := redisproxy.Options{Upstream: string(cfg.Redis.Upstream), KeyPrefix: cfg.Redis.KeyPrefix, Metrics: deps.Metrics, Log: deps.Log}
+	if rl := cfg.Redis.RateLimit; rl != nil {
+		opts.RateLimit = &redisproxy.RateLimit{RequestsPerSecond: rl.RequestsPerSecond, Burst: rl.Burst, Shared: string(rl.Shared)}
 	}
-	e, err := redisproxy.New(ctx, redisproxy.Options{Upstream: string(cfg.Redis.Upstream), KeyPrefix: cfg.Redis.KeyPrefix, Log: deps.Log})
-	return e, proxy.TLSDirect, err
+	e, err := redisproxy.New(ctx, opts)
+	if err != nil {
+		return nil, 0, err
+	}
+	return e, proxy.TLSDirect, nil
 }
 
 func newMongoEngine(ctx context.Context, cfg *config.Config, deps proxy.Deps) (proxy.Engine, proxy.TLSMode, error) {
@@ -163,10 +167,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Sidecar,
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", nl.Key, err)
 		}
-		if c, ok := engine.(interface{ Close() }); ok {
-			// Engines that own upstream pools release them after their
-			// listener has drained (closers run last, in reverse order).
+		// Engines that own upstream pools release them after their listener
+		// has drained (closers run last, in reverse order).
+		switch c := engine.(type) {
+		case interface{ Close() }:
 			s.closers = append(s.closers, c.Close)
+		case interface{ Close() error }:
+			s.closers = append(s.closers, func() { _ = c.Close() })
 		}
 		tlsConfig, err := loadTLS(nl.TLS)
 		if err != nil {

@@ -137,3 +137,56 @@ redis: {listen: %q, upstream: %q}
 		t.Errorf("the refused reconnect is not in the metrics")
 	}
 }
+
+// TestRedisRateLimit: redis.rate_limit (here with a shared window) reaches
+// the Redis engine: the tenant's third command within its burst of 2 is
+// refused and counted.
+func TestRedisRateLimit(t *testing.T) {
+	redisURL := testutil.RedisURL(t)
+	tenant := testutil.UniqueName("rl")
+	listen, admin := freeAddr(t), freeAddr(t)
+	startSidecar(t, fmt.Sprintf(`
+jwt: {secret: %s}
+tenants: [{id: %s}]
+admin: {listen: %q}
+redis:
+  listen: %q
+  upstream: %q
+  rate_limit: {requests_per_second: 1, burst: 2, shared: %q}
+`, testSecret, tenant, admin, listen, redisURL, redisURL))
+
+	ctx := context.Background()
+	c := goredis.NewClient(&goredis.Options{Addr: listen, Password: token(t, tenant), Protocol: 2, MaxRetries: -1, PoolSize: 1,
+		DisableIdentity: true}) // no CLIENT SETINFO: it would count too
+	defer c.Close()
+	for i := range 3 {
+		err := c.Incr(ctx, "n").Err()
+		switch {
+		case i < 2 && err != nil:
+			t.Fatalf("command %d within the burst: %v", i+1, err)
+		case i == 2 && (err == nil || err.Error() != "ERR rate limit exceeded"):
+			t.Fatalf("command 3 over the burst: %v, want the rate limit refusal", err)
+		}
+	}
+	opts, err := goredis.ParseURL(redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := goredis.NewClient(opts)
+	defer raw.Close()
+	for _, pattern := range []string{"t:" + tenant + ":*", "t:~ratelimit:" + tenant + ":*"} {
+		for _, k := range raw.Keys(ctx, pattern).Val() {
+			raw.Del(ctx, k)
+		}
+	}
+
+	resp, err := http.Get("http://" + admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(body), `tenantgate_refusals_total{protocol="redis",reason="rate_limited"} 1`+"\n") {
+		t.Errorf("the rate-limited command is not counted:\n%s", body)
+	}
+}

@@ -17,6 +17,10 @@
 // commands in the admin, dangerous, keyspace, pubsub or scripting categories
 // are refused unless handled by name (KEYS, SCAN, SORT, FLUSHDB, pub/sub...).
 //
+// With a rate limit (Options.RateLimit) each tenant's commands are limited
+// by a token bucket shared by its sessions, and optionally by a sliding
+// window in Redis shared by several sidecars (policy.RateLimiter).
+//
 // Threat model: the client is untrusted. It must not read, write, count,
 // list, watch, block on or be notified about another tenant's keys or
 // channels, learn the prefix, change the server's configuration, or reach

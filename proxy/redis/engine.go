@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tenantgate/tenantgate/policy"
 	"github.com/tenantgate/tenantgate/proxy"
 )
 
@@ -17,8 +18,24 @@ import (
 type Options struct {
 	Upstream  string // redis://, rediss:// or unix:// URL with the proxy's own credentials
 	KeyPrefix string // template containing {tenant}; DefaultKeyPrefix when empty
-	Log       *slog.Logger
+	RateLimit *RateLimit
+	// Metrics count the rate-limited commands that are not audited (see
+	// clientSession.rateLimited); required with RateLimit.
+	Metrics *proxy.Metrics
+	Log     *slog.Logger
 }
+
+// RateLimit is a per-tenant command rate limit.
+type RateLimit struct {
+	RequestsPerSecond int
+	Burst             int    // 0: RequestsPerSecond
+	Shared            string // optional Redis URL of a window shared by several sidecars
+}
+
+// rateLimitTenant fills a key prefix template's tenant slot for the shared
+// rate limit's keys: '~' cannot start a tenant id, so no tenant can name
+// a key under the result (t:~ratelimit:<tenant>:<window> by default).
+const rateLimitTenant = "~ratelimit"
 
 // Engine is the Redis protocol engine: one per listener, shared by its
 // sessions.
@@ -27,6 +44,8 @@ type Engine struct {
 	template string
 	log      *slog.Logger
 	rewriter atomic.Pointer[commandRewriter]
+	limiter  *policy.RateLimiter // nil: no rate limit
+	metrics  *proxy.Metrics
 
 	mu     sync.Mutex // serialises command table reloads
 	server string     // identity of the server the table was loaded from
@@ -50,7 +69,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	e := &Engine{upstream: up, template: template, log: log}
+	e := &Engine{upstream: up, template: template, log: log, metrics: opts.Metrics}
 	u, err := up.dial(ctx, 2)
 	if err != nil {
 		return nil, err
@@ -59,7 +78,28 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if err := e.loadCommandTable(u); err != nil {
 		return nil, err
 	}
+	if rl := opts.RateLimit; rl != nil {
+		if opts.Metrics == nil {
+			return nil, errors.New("redis: a rate limit needs Options.Metrics")
+		}
+		e.limiter, err = policy.NewRateLimiter(ctx, policy.RateLimitOptions{
+			RequestsPerSecond: rl.RequestsPerSecond, Burst: rl.Burst, SharedURL: rl.Shared,
+			KeyPrefix: strings.ReplaceAll(template, "{tenant}", rateLimitTenant), Log: log,
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
 	return e, nil
+}
+
+// Close releases what the engine holds beyond its sessions (the shared rate
+// limit's connections). Call it after the listener has shut down.
+func (e *Engine) Close() error {
+	if e.limiter != nil {
+		e.limiter.Close()
+	}
+	return nil
 }
 
 // loadCommandTable loads the command table and key specs over u, unless

@@ -23,7 +23,7 @@ var testSecret = []byte("redis-engine-test-secret-0123456789abcdef")
 // Redis server, and a direct client to that server to check what really
 // landed there.
 type testProxy struct {
-	t        *testing.T
+	t        testing.TB
 	addr     string
 	listener *proxy.Listener
 	upstream *goredis.Client
@@ -54,12 +54,23 @@ func startProxy(t *testing.T, tenants ...string) *testProxy {
 // startProxyWith is startProxy with listener settings (timeouts) of cfg.
 func startProxyWith(t *testing.T, cfg proxy.ListenerConfig, tenants ...string) *testProxy {
 	t.Helper()
+	return startProxyOpts(t, cfg, Options{}, tenants...)
+}
+
+// startProxyOpts is startProxyWith with engine options (the upstream,
+// metrics and log are set here).
+func startProxyOpts(t testing.TB, cfg proxy.ListenerConfig, eopts Options, tenants ...string) *testProxy {
+	t.Helper()
 	url := testutil.RedisURL(t)
 	ctx := context.Background()
-	engine, err := New(ctx, Options{Upstream: url})
+	p := &testProxy{t: t, registry: prometheus.NewRegistry()}
+	p.metrics = proxy.NewMetrics(p.registry, proxy.MetricsOptions{MaxTenants: 10})
+	eopts.Upstream, eopts.Metrics = url, p.metrics
+	engine, err := New(ctx, eopts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = engine.Close() })
 	v, err := policy.NewVerifier(ctx, policy.VerifierConfig{Secret: testSecret})
 	if err != nil {
 		t.Fatal(err)
@@ -73,8 +84,6 @@ func startProxyWith(t *testing.T, cfg proxy.ListenerConfig, tenants ...string) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &testProxy{t: t, registry: prometheus.NewRegistry()}
-	p.metrics = proxy.NewMetrics(p.registry, proxy.MetricsOptions{MaxTenants: 10})
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	cfg.Protocol, cfg.Address, cfg.MaxConnections = "redis", "127.0.0.1:0", 200
 	if cfg.HandshakeTimeout == 0 {
@@ -172,7 +181,7 @@ func (p *testProxy) upstreamKeys(tenant string) []string {
 	return keys
 }
 
-func must[T any](t *testing.T) func(v T, err error) T {
+func must[T any](t testing.TB) func(v T, err error) T {
 	return func(v T, err error) T {
 		t.Helper()
 		if err != nil {

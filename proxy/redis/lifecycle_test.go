@@ -109,3 +109,76 @@ func gatherCounter(t *testing.T, p *testProxy, name, outcome string) float64 {
 	}
 	return 0
 }
+
+// closedWithin reports whether the proxy closes c within d.
+func closedWithin(c *rawConn, d time.Duration) bool {
+	_ = c.conn.SetReadDeadline(time.Now().Add(d))
+	_, err := c.r.ReadByte()
+	var ne net.Error
+	return err != nil && !(errors.As(err, &ne) && ne.Timeout())
+}
+
+// TestResetDropsIdentity: after RESET the session has no tenant (its
+// refusals are audited without one) and must authenticate again within the
+// handshake timeout, as a new connection must.
+func TestResetDropsIdentity(t *testing.T) {
+	ids := tenants(1)
+	p := startProxyWith(t, proxy.ListenerConfig{HandshakeTimeout: time.Second}, ids...)
+	c := dialRaw(t, p)
+	if got := c.do("AUTH", p.token(ids[0])); got != "+OK\r\n" {
+		t.Fatalf("AUTH = %q", got)
+	}
+	time.Sleep(1200 * time.Millisecond) // past the handshake timeout: authenticated, no deadline
+	if got := c.do("RESET"); got != "+RESET\r\n" {
+		t.Fatalf("RESET = %q", got)
+	}
+	if got := c.do("GET", "k"); !strings.HasPrefix(got, "-NOAUTH") {
+		t.Fatalf("GET after RESET = %q", got)
+	}
+	for line := range strings.Lines(p.auditLog()) {
+		if strings.Contains(line, `"reason":"not_authenticated"`) && strings.Contains(line, ids[0]) {
+			t.Errorf("the refusal after RESET is audited as the old tenant's: %s", line)
+		}
+	}
+	// RESETs while unauthenticated do not push the deadline back.
+	time.Sleep(400 * time.Millisecond)
+	if got := c.do("RESET"); got != "+RESET\r\n" {
+		t.Fatalf("second RESET = %q", got)
+	}
+	if !closedWithin(c, 900*time.Millisecond) {
+		t.Error("the reset session was not closed at the handshake timeout")
+	}
+}
+
+// TestIdleTimeoutSparesSubscribers: like Redis's own timeout, the idle
+// timeout does not close a quiet subscriber, which still gets its messages,
+// but it does close it once it has unsubscribed from everything.
+func TestIdleTimeoutSparesSubscribers(t *testing.T) {
+	ids := tenants(1)
+	p := startProxyWith(t, proxy.ListenerConfig{IdleTimeout: 300 * time.Millisecond}, ids...)
+	sub, idle := dialRaw(t, p), dialRaw(t, p)
+	for _, c := range []*rawConn{sub, idle} {
+		if got := c.do("AUTH", p.token(ids[0])); got != "+OK\r\n" {
+			t.Fatalf("AUTH = %q", got)
+		}
+	}
+	if got := sub.do("SUBSCRIBE", "news"); !strings.HasPrefix(got, "*3\r\n$9\r\nsubscribe\r\n") {
+		t.Fatalf("SUBSCRIBE = %q", got)
+	}
+	if !closedWithin(idle, 2*time.Second) {
+		t.Fatal("the idle timeout does not apply in this test")
+	}
+	time.Sleep(400 * time.Millisecond) // the subscriber is past the idle timeout too
+	if n := p.client(ids[0]).Publish(context.Background(), "news", "hi").Val(); n != 1 {
+		t.Fatalf("PUBLISH reached %d subscribers, want 1", n)
+	}
+	if got := sub.read(); got != "*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$2\r\nhi\r\n" {
+		t.Fatalf("the quiet subscriber got %q", got)
+	}
+	if got := sub.do("UNSUBSCRIBE"); !strings.HasPrefix(got, "*3\r\n$11\r\nunsubscribe\r\n") {
+		t.Fatalf("UNSUBSCRIBE = %q", got)
+	}
+	if !closedWithin(sub, 2*time.Second) {
+		t.Error("a session without subscriptions is spared the idle timeout")
+	}
+}

@@ -34,6 +34,7 @@ const (
 	reasonOtherDatabase  = "other_database"
 	reasonServerWide     = "server_wide"
 	reasonUnsupported    = "unsupported"
+	reasonRateLimited    = "rate_limited"
 )
 
 // refusal is why a command is answered with an error instead of being

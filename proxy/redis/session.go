@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -19,12 +20,8 @@ import (
 	"github.com/tenantgate/tenantgate/proxy"
 )
 
-// maxPendingRequestBytes bounds what a client may send without completing
-// a command (Redis's own proto-max-bulk-len is the same).
-const maxPendingRequestBytes = 512 << 20
-
 // ioBufferSize is the size of each write buffer (client and upstream). With
-// the reply reader's buffer a session costs about 50 KiB of buffers.
+// the request and reply readers' buffers a session costs about 64 KiB.
 const ioBufferSize = 16 << 10
 
 // clientSession serves one client connection. Its goroutine reads the
@@ -32,11 +29,10 @@ const ioBufferSize = 16 << 10
 // the rest, scoped, to the session's own upstream connection; a replyPump
 // goroutine relays the upstream's replies back in order.
 type clientSession struct {
-	e       *Engine
-	s       *proxy.Session
-	in      *redcon.Reader
-	bounded *boundedReader
-	plan    plan
+	e    *Engine
+	s    *proxy.Session
+	in   *requestReader
+	plan plan
 
 	// State of the command side, touched only by the serve goroutine.
 	authed     bool
@@ -50,6 +46,15 @@ type clientSession struct {
 	// rewrite EXEC's reply.
 	multiReplies []replyKind
 	subs         subscriptions
+	// now is when the current batch of commands was read: their start
+	// time for the latency metric and for the rate limit.
+	now time.Time
+	// The tenant's rate limit (nil without one) and the audit throttle of
+	// rate limiting.
+	limit        *policy.TenantLimit
+	limitAudited time.Time
+	limitQuiet   int  // rate-limited commands not audited since limitAudited
+	idleExempt   bool // the session holds subscriptions: no idle timeout
 
 	// The client writer and the queue of expected replies, shared with the
 	// pump under mu.
@@ -62,33 +67,16 @@ type clientSession struct {
 func newClientSession(e *Engine, s *proxy.Session) *clientSession {
 	c := &clientSession{
 		e: e, s: s, proto: 2,
-		bounded: &boundedReader{r: s.Conn(), limit: maxPendingRequestBytes},
-		out:     bufio.NewWriterSize(s.Conn(), ioBufferSize),
+		in:  newRequestReader(s.Conn()),
+		out: bufio.NewWriterSize(s.Conn(), ioBufferSize),
 	}
-	c.in = redcon.NewReader(c.bounded)
 	c.idle = sync.NewCond(&c.mu)
 	return c
 }
 
-// boundedReader fails a client that sends more than limit bytes without
-// the reader completing a command in between.
-type boundedReader struct {
-	r     io.Reader
-	limit int
-	since int
-}
-
-func (b *boundedReader) Read(p []byte) (int, error) {
-	if b.since > b.limit {
-		return 0, errors.New("request larger than the proxy accepts")
-	}
-	n, err := b.r.Read(p)
-	b.since += n
-	return n, err
-}
-
 func (c *clientSession) serve() error {
 	defer c.closeUpstream()
+	defer c.releaseLimit()
 	stopDrain := c.watchDrain()
 	defer stopDrain()
 	for {
@@ -98,8 +86,8 @@ func (c *clientSession) serve() error {
 			return nil
 		default:
 		}
-		cmds, err := c.in.ReadCommands()
-		c.bounded.since = 0
+		cmds, err := c.in.readCommands()
+		c.now = time.Now()
 		if err != nil {
 			if isDrainDeadline(err, c.s) {
 				c.waitIdle()
@@ -175,7 +163,7 @@ func (c *clientSession) writeProtocolError(err error) {
 }
 
 // handle treats one client command; it reports whether the session ends.
-func (c *clientSession) handle(cmd redcon.Command) (quit bool) {
+func (c *clientSession) handle(cmd command) (quit bool) {
 	var buf [16]byte
 	var name []byte
 	if len(cmd.Args[0]) <= len(buf) {
@@ -196,7 +184,14 @@ func (c *clientSession) handle(cmd redcon.Command) (quit bool) {
 	case "reset":
 		c.waitIdle()
 		c.closeUpstream()
+		c.releaseLimit()
+		if c.authed {
+			// Only once: RESETs before authenticating must not push the
+			// handshake deadline back.
+			c.s.Deauthenticate()
+		}
 		c.authed, c.proto, c.inMulti, c.multiDirty, c.subs = false, 2, false, false, subscriptions{}
+		c.setIdleExempt()
 		c.answer([]byte("+RESET\r\n"))
 	case "ping":
 		switch {
@@ -235,7 +230,7 @@ func (c *clientSession) answerError(msg string) { c.answer(redcon.AppendError(ni
 // refuse counts and audits a refused command and answers it with -ERR. A
 // refusal inside MULTI makes the transaction abort at EXEC, as a command
 // rejected by Redis itself would.
-func (c *clientSession) refuse(cmd redcon.Command, r refusal) {
+func (c *clientSession) refuse(cmd command, r refusal) {
 	c.s.Refuse(r.reason, r.message, cmd.Raw)
 	if c.inMulti {
 		c.multiDirty = true
@@ -243,7 +238,7 @@ func (c *clientSession) refuse(cmd redcon.Command, r refusal) {
 	c.answerError("ERR " + r.message)
 }
 
-func (c *clientSession) auth(cmd redcon.Command) {
+func (c *clientSession) auth(cmd command) {
 	if n := len(cmd.Args); n != 2 && n != 3 {
 		c.refuse(cmd, refusal{reasonSyntax, "wrong number of arguments for 'auth' command"})
 		return
@@ -275,7 +270,12 @@ func (c *clientSession) authenticate(token []byte) bool {
 		c.waitIdle()
 		c.closeUpstream()
 		c.inMulti, c.multiDirty, c.subs = false, false, subscriptions{}
+		c.setIdleExempt()
 		c.scope = newTenantScope(c.e.template, id.Tenant)
+		c.releaseLimit()
+	}
+	if c.e.limiter != nil && c.limit == nil {
+		c.limit = c.e.limiter.For(c.s.Context(), id.Tenant)
 	}
 	c.authed, c.req = true, c.s.Requests()
 	return true
@@ -283,7 +283,7 @@ func (c *clientSession) authenticate(token []byte) bool {
 
 // hello handles HELLO [protover [AUTH user token] [SETNAME name]]: the
 // token authenticates like AUTH; the protocol switch and name go upstream.
-func (c *clientSession) hello(cmd redcon.Command) {
+func (c *clientSession) hello(cmd command) {
 	args := cmd.Args
 	proto := 0
 	var token []byte
@@ -330,12 +330,16 @@ func (c *clientSession) hello(cmd redcon.Command) {
 		c.proto = proto
 	}
 	c.plan.reset(upArgs)
-	c.send(pending{hello: proto, start: time.Now(), req: c.req})
+	c.send(pending{hello: proto, start: c.now, req: c.req})
 }
 
 // forward plans a command for the tenant and sends it upstream, or answers
 // it when the plan says so.
-func (c *clientSession) forward(cmd redcon.Command) {
+func (c *clientSession) forward(cmd command) {
+	if c.limit != nil && !c.limitExempt(cmd) && !c.limit.Allow(c.now) {
+		c.rateLimited(cmd)
+		return
+	}
 	if err := c.ensureUpstream(); err != nil {
 		c.upstreamUnavailable(err)
 		return
@@ -354,7 +358,7 @@ func (c *clientSession) forward(cmd redcon.Command) {
 		c.answer(p.local)
 		return
 	}
-	entry := pending{reply: p.reply, rewritten: p.rewritten(), start: time.Now(), req: c.req}
+	entry := pending{reply: p.reply, rewritten: p.rewritten(), start: c.now, req: c.req}
 	var buf [16]byte
 	var name []byte
 	if len(cmd.Args[0]) <= len(buf) {
@@ -382,6 +386,7 @@ func (c *clientSession) forward(cmd redcon.Command) {
 			return
 		}
 		entry.confirmations = c.subs.expect(string(name), cmd.Args[1:])
+		c.setIdleExempt()
 	default:
 		if c.inMulti {
 			c.multiReplies = append(c.multiReplies, p.reply)
@@ -402,6 +407,46 @@ func (c *clientSession) send(entry pending) {
 	c.mu.Unlock()
 	w := c.pump.up.w
 	_, _ = w.Write(c.plan.appendCommand(w.AvailableBuffer(), c.scope.prefix))
+}
+
+// rateLimited refuses a command over the tenant's rate limit. Every one is
+// counted in tenantgate_refusals_total; only the first in each second of a
+// session is audited (the next audited one says how many were not), so a
+// client hammering past its limit cannot turn each refused command into an
+// audit line: that would flood the audit log and make refusing costlier
+// than serving.
+func (c *clientSession) rateLimited(cmd command) {
+	if c.inMulti {
+		c.multiDirty = true
+	}
+	c.answerError("ERR rate limit exceeded")
+	if c.now.Sub(c.limitAudited) < time.Second {
+		c.limitQuiet++
+		c.e.metrics.Refusal(c.s.Protocol(), c.scope.tenant, reasonRateLimited)
+		return
+	}
+	msg := "rate limit exceeded"
+	if c.limitQuiet > 0 {
+		msg = fmt.Sprintf("rate limit exceeded (and %d more commands of this session since the last audited one)", c.limitQuiet)
+	}
+	c.s.Refuse(reasonRateLimited, msg, cmd.Raw)
+	c.limitAudited, c.limitQuiet = c.now, 0
+}
+
+// limitExempt reports whether cmd ends a transaction: EXEC and DISCARD
+// are never rate limited, so a transaction always ends when the client
+// thinks it does (its commands were counted as they were queued).
+func (c *clientSession) limitExempt(cmd command) bool {
+	return c.inMulti && (bytes.EqualFold(cmd.Args[0], []byte("exec")) || bytes.EqualFold(cmd.Args[0], []byte("discard")))
+}
+
+// releaseLimit lets go of the tenant's rate limit (when the session ends,
+// resets or changes tenant).
+func (c *clientSession) releaseLimit() {
+	if c.limit != nil {
+		c.limit.Release()
+		c.limit = nil
+	}
 }
 
 func (c *clientSession) upstreamUnavailable(err error) {
@@ -447,10 +492,26 @@ func (c *clientSession) closeUpstream() {
 	}
 }
 
+// setIdleExempt spares a subscriber the idle timeout, as Redis's own
+// timeout does: a subscriber legitimately sends nothing for long stretches.
+// Called from the serve goroutine before its next read, which is the one
+// the exemption must apply to.
+func (c *clientSession) setIdleExempt() {
+	if exempt := c.subs.any(); exempt != c.idleExempt {
+		c.idleExempt = exempt
+		c.s.SetIdleExempt(exempt)
+	}
+}
+
 // subscriptions are the names the client subscribed to, kept to know how
 // many confirmations an UNSUBSCRIBE without arguments brings.
 type subscriptions struct {
 	channels, patterns, shard map[string]struct{}
+}
+
+// any reports whether the client holds a subscription.
+func (s *subscriptions) any() bool {
+	return len(s.channels)+len(s.patterns)+len(s.shard) > 0
 }
 
 // expect records a subscription command and returns how many

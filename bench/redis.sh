@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# bench/redis.sh: redis-benchmark against Redis directly, through twemproxy
+# (nutcracker, a one-server pool) and through tenantgate, in one run, on
+# throwaway servers on free loopback ports.
+#
+#   bench/redis.sh [-n REQUESTS] [-c CLIENTS] [-t TESTS]
+#
+# Defaults: -n 100000 -c 50 -t set,get,lpush,lpop,mset, each at -P 1 and
+# -P 16. Prints requests per second per target and the ratios
+# tenantgate/twemproxy and tenantgate/direct. Everything it starts is
+# stopped on exit. Needs redis-server and redis-benchmark (Debian
+# redis-server, redis-tools); installs nutcracker with apt-get if missing.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+
+requests=100000 clients=50 tests=set,get,lpush,lpop,mset
+while getopts n:c:t: opt; do
+	case $opt in
+	n) requests=$OPTARG ;;
+	c) clients=$OPTARG ;;
+	t) tests=$OPTARG ;;
+	*) echo "usage: $0 [-n REQUESTS] [-c CLIENTS] [-t TESTS]" >&2 && exit 2 ;;
+	esac
+done
+
+for tool in redis-server redis-benchmark redis-cli go; do
+	command -v "$tool" >/dev/null || tg_die "$tool not found: run scripts/install-deps.sh"
+done
+if ! command -v nutcracker >/dev/null && [[ ! -x /usr/sbin/nutcracker ]]; then
+	tg_log "installing nutcracker (twemproxy)"
+	sudo=""
+	[[ $(id -u) == 0 ]] || sudo=sudo
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q nutcracker >/dev/null
+fi
+nutcracker=$(command -v nutcracker || echo /usr/sbin/nutcracker)
+
+workdir=$(mktemp -d "${TMPDIR:-/tmp}/tenantgate-bench.XXXXXX")
+pids=()
+cleanup() {
+	local pid
+	for pid in "${pids[@]}"; do
+		kill "$pid" 2>/dev/null || true
+	done
+	for pid in "${pids[@]}"; do
+		wait "$pid" 2>/dev/null || true
+	done
+	rm -rf "$workdir"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# wait_ping PORT [AUTH...]: wait until something answers PING on PORT.
+wait_ping() {
+	local port=$1
+	shift
+	for _ in $(seq 100); do
+		if [[ $(redis-cli -p "$port" --no-auth-warning "$@" ping 2>/dev/null) == PONG ]]; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	tg_die "nothing answers PING on port $port (logs in $workdir)"
+}
+
+redis_port=$(tg_free_port)
+redis-server --bind 127.0.0.1 --port "$redis_port" --save '' --appendonly no \
+	--dir "$workdir" --logfile "$workdir/redis.log" --daemonize no &
+pids+=($!)
+wait_ping "$redis_port"
+
+twem_port=$(tg_free_port)
+twem_stats=$(tg_free_port)
+cat >"$workdir/nutcracker.yml" <<YAML
+bench:
+  listen: 127.0.0.1:$twem_port
+  hash: fnv1a_64
+  distribution: ketama
+  redis: true
+  auto_eject_hosts: false
+  servers:
+    - 127.0.0.1:$redis_port:1
+YAML
+"$nutcracker" -c "$workdir/nutcracker.yml" -s "$twem_stats" -a 127.0.0.1 \
+	-o "$workdir/nutcracker.log" -p "$workdir/nutcracker.pid" &
+pids+=($!)
+wait_ping "$twem_port"
+
+tg_log "building tenantgate"
+go build -o "$workdir/tenantgate" ./cmd/tenantgate
+TENANTGATE_JWT_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+export TENANTGATE_JWT_SECRET
+tg_port=$(tg_free_port)
+admin_port=$(tg_free_port)
+cat >"$workdir/tenantgate.yaml" <<YAML
+jwt:
+  secret: \${TENANTGATE_JWT_SECRET}
+tenants:
+  - id: bench
+admin:
+  listen: 127.0.0.1:$admin_port
+redis:
+  listen: 127.0.0.1:$tg_port
+  upstream: redis://127.0.0.1:$redis_port/0
+YAML
+"$workdir/tenantgate" run --config "$workdir/tenantgate.yaml" 2>"$workdir/tenantgate.log" &
+pids+=($!)
+token=$("$workdir/tenantgate" token --tenant bench --ttl 2h --config "$workdir/tenantgate.yaml")
+wait_ping "$tg_port" -a "$token"
+
+# bench TARGET PIPELINE: run redis-benchmark, append "target,P,TEST,rps" lines.
+bench() {
+	local target=$1 pipeline=$2 port auth=()
+	case $target in
+	direct) port=$redis_port ;;
+	twemproxy) port=$twem_port ;;
+	tenantgate) port=$tg_port auth=(-a "$token") ;;
+	esac
+	redis-cli -p "$redis_port" flushall >/dev/null
+	redis-benchmark -h 127.0.0.1 -p "$port" "${auth[@]}" -q --csv -c "$clients" -n "$requests" \
+		-P "$pipeline" -t "$tests" 2>/dev/null |
+		awk -F'"' -v t="$target" -v p="$pipeline" 'NR > 1 && $2 != "" { split($2, name, " "); print t "," p "," name[1] "," $4 }' \
+			>>"$workdir/results.csv"
+}
+
+tg_log "redis-benchmark -n $requests -c $clients -t $tests, at -P 1 and -P 16 (machine: $(nproc) cores)"
+for pipeline in 1 16; do
+	for target in direct twemproxy tenantgate; do
+		tg_log "  -P $pipeline $target"
+		bench "$target" "$pipeline"
+	done
+done
+
+awk -F, '
+	{ rps[$1 "," $2 "," $3] = $4; if (!seen[$2 "," $3]++) order[n++] = $2 "," $3 }
+	END {
+		printf "| test | -P | direct | twemproxy | tenantgate | tenantgate/twemproxy | tenantgate/direct |\n"
+		printf "| --- | --- | ---: | ---: | ---: | ---: | ---: |\n"
+		for (i = 0; i < n; i++) {
+			split(order[i], k, ",")
+			d = rps["direct," order[i]]; w = rps["twemproxy," order[i]]; g = rps["tenantgate," order[i]]
+			printf "| %s | %s | %.0f | %.0f | %.0f | %s | %s |\n", k[2], k[1], d, w, g,
+				(w > 0 ? sprintf("%.2f", g / w) : "n/a"), (d > 0 ? sprintf("%.2f", g / d) : "n/a")
+		}
+	}' "$workdir/results.csv"
