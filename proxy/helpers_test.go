@@ -196,7 +196,8 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 // deferEngine is lineEngine with the session options engines may set:
 // "DEFER" defers expiry by 300 ms, "EXEMPT" exempts the session from the
-// idle timeout, "RESET" deauthenticates, and requests of an expired session
+// idle timeout, "RESET" deauthenticates, "STOPREADING" sets a 100 ms read
+// deadline as an engine does to interrupt a read, and requests of an expired session
 // are answered "ERR reauthenticate".
 type deferEngine struct{}
 
@@ -223,6 +224,9 @@ func (deferEngine) Serve(s *Session) error {
 			fmt.Fprintln(s.Conn(), "OK")
 		case line == "RESET":
 			s.Deauthenticate()
+			fmt.Fprintln(s.Conn(), "OK")
+		case line == "STOPREADING":
+			_ = s.Conn().SetReadDeadline(time.Now().Add(100 * time.Millisecond))
 			fmt.Fprintln(s.Conn(), "OK")
 		case s.Expired():
 			fmt.Fprintln(s.Conn(), "ERR reauthenticate")

@@ -47,6 +47,9 @@ type Session struct {
 	idleExempt  bool
 	req         *RequestMetrics
 
+	// idle mirrors authed and idleExempt for idleConn's hot path.
+	idle atomic.Int32
+
 	expired atomic.Bool
 	closed  atomic.Bool
 }
@@ -145,6 +148,7 @@ func (s *Session) Authenticate(ctx context.Context, token string) (policy.Identi
 	s.mu.Lock()
 	first, wasAuthed := !s.everAuthed, s.authed
 	s.identity, s.authed, s.everAuthed, s.authFailed = id, true, true, false
+	s.syncIdleLocked()
 	s.req = s.l.deps.Metrics.ForSession(s.Protocol(), id.Tenant)
 	s.armExpiryLocked(time.Until(id.ExpiresAt))
 	s.expired.Store(false)
@@ -205,6 +209,7 @@ func (s *Session) Expired() bool { return s.expired.Load() }
 func (s *Session) Deauthenticate() {
 	s.mu.Lock()
 	s.identity, s.authed, s.req = policy.Identity{}, false, nil
+	s.syncIdleLocked()
 	if s.expiry != nil {
 		s.expiry.Stop()
 		s.expiry = nil
@@ -222,6 +227,7 @@ func (s *Session) Deauthenticate() {
 func (s *Session) SetIdleExempt(exempt bool) {
 	s.mu.Lock()
 	s.idleExempt = exempt
+	s.syncIdleLocked()
 	s.mu.Unlock()
 }
 
@@ -280,37 +286,76 @@ func reasonOfCause(cause error) string {
 	return "closed"
 }
 
+// Idle timeout states, as stored in Session.idle.
+const (
+	idleOff    int32 = iota // unauthenticated: the handshake deadline applies instead
+	idleOn                  // authenticated: the idle timeout applies
+	idleExempt              // authenticated but exempt (SetIdleExempt)
+)
+
+func (s *Session) syncIdleLocked() {
+	switch {
+	case !s.authed:
+		s.idle.Store(idleOff)
+	case s.idleExempt:
+		s.idle.Store(idleExempt)
+	default:
+		s.idle.Store(idleOn)
+	}
+}
+
 // wrapIdle applies the listener's idle timeout to reads after
 // authentication. Without an idle timeout the connection is used as is.
 func (s *Session) wrapIdle(c net.Conn) net.Conn {
 	if s.l.cfg.IdleTimeout <= 0 {
 		return c
 	}
-	return &idleConn{Conn: c, s: s}
+	return &idleConn{Conn: c, s: s, timeout: s.l.cfg.IdleTimeout}
 }
 
 // idleConn ends a session whose client sends nothing for the idle timeout.
-// Before authentication the handshake deadline applies instead.
+// Before authentication the handshake deadline applies instead. A read
+// deadline the engine sets itself (to stop a read while draining, say) is
+// kept: each read waits until the earlier of it and the idle deadline.
 type idleConn struct {
 	net.Conn
-	s *Session
+	s        *Session
+	timeout  time.Duration
+	external atomic.Int64 // the engine's read deadline in Unix nanoseconds; 0 = none
 }
 
 func (c *idleConn) Read(p []byte) (int, error) {
-	c.s.mu.Lock()
-	authed, exempt := c.s.authed, c.s.idleExempt
-	c.s.mu.Unlock()
-	switch {
-	case authed && !exempt:
-		if err := c.Conn.SetReadDeadline(time.Now().Add(c.s.l.cfg.IdleTimeout)); err != nil {
-			return 0, err
+	if state := c.s.idle.Load(); state != idleOff {
+		var d time.Time
+		if state == idleOn {
+			d = time.Now().Add(c.timeout)
 		}
-	case authed && exempt:
-		if err := c.Conn.SetReadDeadline(time.Time{}); err != nil {
+		if ext := c.external.Load(); ext != 0 && (d.IsZero() || ext < d.UnixNano()) {
+			d = time.Unix(0, ext)
+		}
+		if err := c.Conn.SetReadDeadline(d); err != nil {
 			return 0, err
 		}
 	}
 	return c.Conn.Read(p)
+}
+
+func (c *idleConn) SetReadDeadline(t time.Time) error {
+	c.setExternal(t)
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *idleConn) SetDeadline(t time.Time) error {
+	c.setExternal(t)
+	return c.Conn.SetDeadline(t)
+}
+
+func (c *idleConn) setExternal(t time.Time) {
+	if t.IsZero() {
+		c.external.Store(0)
+		return
+	}
+	c.external.Store(t.UnixNano())
 }
 
 // SessionTable lists the open sessions by tenant, so that a suspended

@@ -78,3 +78,14 @@ func TestIdleExemptSessionOutlivesIdleTimeout(t *testing.T) {
 		t.Errorf("exempt session: %q", got)
 	}
 }
+
+func TestEngineReadDeadlineWinsOverIdleTimeout(t *testing.T) {
+	e := newTestEnv(t, acme)
+	l := e.listenDefer(ListenerConfig{IdleTimeout: 10 * time.Second})
+	c := dial(t, l)
+	c.do("AUTH " + e.token("acme", time.Hour))
+	c.do("STOPREADING")
+	if !c.closedByServer(3 * time.Second) {
+		t.Fatal("the idle timeout overrode the engine's own read deadline")
+	}
+}
