@@ -243,14 +243,25 @@ func (s *Session) Requests() *RequestMetrics {
 // (a metric label value); message is what the client was told; statement is
 // the refused request (digested, and kept only when audit.statements is on).
 func (s *Session) Refuse(reason, message string, statement []byte) {
-	tenant := s.Tenant()
-	m := s.l.deps.Metrics
-	m.Refusal(s.Protocol(), tenant, reason)
-	m.requestsTotal.WithLabelValues(m.labels(s.Protocol(), OutcomeRefused, m.tenants.label(tenant))...).Inc()
+	tenant := s.countRefusal(reason)
 	s.l.deps.Audit.Record(AuditEvent{
 		Kind: AuditRefusal, Protocol: s.Protocol(), Tenant: tenant, Client: s.client,
 		SessionID: s.id, Reason: reason, Message: message,
 	}, statement)
+}
+
+// CountRefusal counts a refused request like Refuse but records no audit
+// event. It is for refusals an engine audits in summary, such as a client
+// hammering past its rate limit, where an event per request would flood the
+// audit log.
+func (s *Session) CountRefusal(reason string) { s.countRefusal(reason) }
+
+func (s *Session) countRefusal(reason string) (tenant string) {
+	tenant = s.Tenant()
+	m := s.l.deps.Metrics
+	m.Refusal(s.Protocol(), tenant, reason)
+	m.requestsTotal.WithLabelValues(m.labels(s.Protocol(), OutcomeRefused, m.tenants.label(tenant))...).Inc()
+	return tenant
 }
 
 // Close ends the session: its context is cancelled with cause and the client

@@ -19,10 +19,7 @@ type Options struct {
 	Upstream  string // redis://, rediss:// or unix:// URL with the proxy's own credentials
 	KeyPrefix string // template containing {tenant}; DefaultKeyPrefix when empty
 	RateLimit *RateLimit
-	// Metrics count the rate-limited commands that are not audited (see
-	// clientSession.rateLimited); required with RateLimit.
-	Metrics *proxy.Metrics
-	Log     *slog.Logger
+	Log       *slog.Logger
 }
 
 // RateLimit is a per-tenant command rate limit.
@@ -45,7 +42,6 @@ type Engine struct {
 	log      *slog.Logger
 	rewriter atomic.Pointer[commandRewriter]
 	limiter  *policy.RateLimiter // nil: no rate limit
-	metrics  *proxy.Metrics
 
 	mu     sync.Mutex // serialises command table reloads
 	server string     // identity of the server the table was loaded from
@@ -69,7 +65,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	e := &Engine{upstream: up, template: template, log: log, metrics: opts.Metrics}
+	e := &Engine{upstream: up, template: template, log: log}
 	u, err := up.dial(ctx, 2)
 	if err != nil {
 		return nil, err
@@ -79,9 +75,6 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		return nil, err
 	}
 	if rl := opts.RateLimit; rl != nil {
-		if opts.Metrics == nil {
-			return nil, errors.New("redis: a rate limit needs Options.Metrics")
-		}
 		e.limiter, err = policy.NewRateLimiter(ctx, policy.RateLimitOptions{
 			RequestsPerSecond: rl.RequestsPerSecond, Burst: rl.Burst, SharedURL: rl.Shared,
 			KeyPrefix: strings.ReplaceAll(template, "{tenant}", rateLimitTenant), Log: log,

@@ -57,15 +57,15 @@ func startProxyWith(t *testing.T, cfg proxy.ListenerConfig, tenants ...string) *
 	return startProxyOpts(t, cfg, Options{}, tenants...)
 }
 
-// startProxyOpts is startProxyWith with engine options (the upstream,
-// metrics and log are set here).
+// startProxyOpts is startProxyWith with engine options (the upstream
+// and log are set here).
 func startProxyOpts(t testing.TB, cfg proxy.ListenerConfig, eopts Options, tenants ...string) *testProxy {
 	t.Helper()
 	url := testutil.RedisURL(t)
 	ctx := context.Background()
 	p := &testProxy{t: t, registry: prometheus.NewRegistry()}
 	p.metrics = proxy.NewMetrics(p.registry, proxy.MetricsOptions{MaxTenants: 10})
-	eopts.Upstream, eopts.Metrics = url, p.metrics
+	eopts.Upstream = url
 	engine, err := New(ctx, eopts)
 	if err != nil {
 		t.Fatal(err)

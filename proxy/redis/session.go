@@ -422,7 +422,7 @@ func (c *clientSession) rateLimited(cmd command) {
 	c.answerError("ERR rate limit exceeded")
 	if c.now.Sub(c.limitAudited) < time.Second {
 		c.limitQuiet++
-		c.e.metrics.Refusal(c.s.Protocol(), c.scope.tenant, reasonRateLimited)
+		c.s.CountRefusal(reasonRateLimited)
 		return
 	}
 	msg := "rate limit exceeded"
