@@ -123,7 +123,7 @@ func TestDriverRefusalNeverReachesUpstream(t *testing.T) {
 			t.Errorf("a refused statement reached the upstream: %s", q)
 		}
 	}
-	if !strings.Contains(p.audit.String(), "cypher_reserved_label") {
+	if !strings.Contains(p.env.AuditLog(), "cypher_reserved_label") {
 		t.Error("refusals are not audited")
 	}
 }

@@ -10,7 +10,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
-	"github.com/tenantgate/tenantgate/policy"
+	"github.com/tenantgate/tenantgate/internal/proxytest"
 )
 
 func TestPlainPassword(t *testing.T) {
@@ -117,8 +117,7 @@ func TestOIDCReauthenticatesInPlace(t *testing.T) {
 		AuthMechanism: "MONGODB-OIDC",
 		OIDCMachineCallback: func(context.Context, *options.OIDCArgs) (*options.OIDCCredential, error) {
 			calls.Add(1)
-			tok, err := policy.MintHS256(testSecret, "tenant_id", "globex", 2*time.Second, time.Now())
-			return &options.OIDCCredential{AccessToken: tok}, err
+			return &options.OIDCCredential{AccessToken: proxytest.TokenFor(t, "globex", 2*time.Second)}, nil
 		},
 	}
 	c := connect(t, options.Client().ApplyURI("mongodb://"+p.addr+"/").SetAuth(cred).

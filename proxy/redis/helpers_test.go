@@ -1,23 +1,16 @@
 package redis
 
 import (
-	"bytes"
 	"context"
-	"io"
-	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/tenantgate/tenantgate/internal/proxytest"
 	"github.com/tenantgate/tenantgate/internal/testutil"
-	"github.com/tenantgate/tenantgate/policy"
 	"github.com/tenantgate/tenantgate/proxy"
 )
-
-var testSecret = []byte("redis-engine-test-secret-0123456789abcdef")
 
 // testProxy is a Redis listener with this engine in front of the test
 // Redis server, and a direct client to that server to check what really
@@ -27,22 +20,15 @@ type testProxy struct {
 	addr     string
 	listener *proxy.Listener
 	upstream *goredis.Client
-	registry *prometheus.Registry
-	metrics  *proxy.Metrics
-	auditMu  sync.Mutex
-	audit    bytes.Buffer
+	env      *proxytest.Env
 }
 
-func (p *testProxy) Write(b []byte) (int, error) {
-	p.auditMu.Lock()
-	defer p.auditMu.Unlock()
-	return p.audit.Write(b)
-}
+func (p *testProxy) auditLog() string { return p.env.AuditLog() }
 
-func (p *testProxy) auditLog() string {
-	p.auditMu.Lock()
-	defer p.auditMu.Unlock()
-	return p.audit.String()
+// metric is the value of a redis series of name with label=value pairs.
+func (p *testProxy) metric(name string, labels ...string) float64 {
+	p.t.Helper()
+	return p.env.Metric(p.t, name, append([]string{"protocol", "redis"}, labels...)...)
 }
 
 // startProxy serves the tenants (all active) through a new listener.
@@ -63,46 +49,16 @@ func startProxyOpts(t testing.TB, cfg proxy.ListenerConfig, eopts Options, tenan
 	t.Helper()
 	url := testutil.RedisURL(t)
 	ctx := context.Background()
-	p := &testProxy{t: t, registry: prometheus.NewRegistry()}
-	p.metrics = proxy.NewMetrics(p.registry, proxy.MetricsOptions{MaxTenants: 10})
 	eopts.Upstream = url
 	engine, err := New(ctx, eopts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = engine.Close() })
-	v, err := policy.NewVerifier(ctx, policy.VerifierConfig{Secret: testSecret})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(v.Close)
-	entries := make([]policy.Tenant, len(tenants))
-	for i, id := range tenants {
-		entries[i] = policy.Tenant{ID: id, Slug: id, Active: true}
-	}
-	static, err := policy.NewStaticRegistry(entries)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	cfg.Protocol, cfg.Address, cfg.MaxConnections = "redis", "127.0.0.1:0", 200
-	if cfg.HandshakeTimeout == 0 {
-		cfg.HandshakeTimeout = 10 * time.Second
-	}
-	l, err := proxy.Listen(cfg, engine, proxy.Deps{
-		Auth: policy.NewAuthenticator(v, static), Sessions: proxy.NewSessionTable(), Metrics: p.metrics,
-		Audit: proxy.NewAuditor(log, p, false), Log: log,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = l.Serve() }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = l.Shutdown(ctx)
-	})
-	p.addr, p.listener = l.Addr().String(), l
+	p := &testProxy{t: t, env: proxytest.NewEnv(t, tenants...)}
+	cfg.Protocol = "redis"
+	p.listener = p.env.Listen(t, cfg, engine)
+	p.addr = p.listener.Addr().String()
 	opts, err := goredis.ParseURL(url)
 	if err != nil {
 		t.Fatal(err)
@@ -134,14 +90,7 @@ func tenants(n int) []string {
 	return out
 }
 
-func (p *testProxy) token(tenant string) string {
-	p.t.Helper()
-	tok, err := policy.MintHS256(testSecret, "tenant_id", tenant, time.Hour, time.Now())
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	return tok
-}
+func (p *testProxy) token(tenant string) string { return proxytest.Token(p.t, tenant) }
 
 // client is a go-redis client (RESP3, HELLO 3 AUTH) of tenant through the
 // proxy.

@@ -89,25 +89,7 @@ func TestRequestsAreCounted(t *testing.T) {
 
 func gatherCounter(t *testing.T, p *testProxy, name, outcome string) float64 {
 	t.Helper()
-	families, err := p.registry.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			labels := map[string]string{}
-			for _, l := range m.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
-			}
-			if labels["protocol"] == "redis" && labels["outcome"] == outcome {
-				return m.GetCounter().GetValue()
-			}
-		}
-	}
-	return 0
+	return p.metric(name, "outcome", outcome)
 }
 
 // closedWithin reports whether the proxy closes c within d.

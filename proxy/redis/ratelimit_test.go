@@ -38,25 +38,7 @@ func incrPipeline(t *testing.T, c *goredis.Client, n int) int {
 
 func refusals(t *testing.T, p *testProxy, reason string) float64 {
 	t.Helper()
-	families, err := p.registry.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() != "tenantgate_refusals_total" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			labels := map[string]string{}
-			for _, l := range m.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
-			}
-			if labels["protocol"] == "redis" && labels["reason"] == reason {
-				return m.GetCounter().GetValue()
-			}
-		}
-	}
-	return 0
+	return p.metric("tenantgate_refusals_total", "reason", reason)
 }
 
 // TestRateLimitPerTenant: a tenant over its limit is refused, on every one
