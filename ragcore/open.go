@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/neo4j/neo4j-go-driver/v5/neo4j"
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
@@ -148,6 +149,9 @@ func redisOptions(rawURL, credential string) (*redis.Options, error) {
 		opt.Password = credential
 	}
 	opt.DisableIdentity = true // no CLIENT SETINFO: keep to plain commands
+	// nor CLIENT MAINT_NOTIFICATIONS, which go-redis sends by default after a
+	// RESP3 handshake (and which older servers and tenantgate refuse)
+	opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	return opt, nil
 }
 

@@ -17,7 +17,7 @@ func TestCredentialInjection(t *testing.T) {
 		}
 		for _, tt := range tests {
 			opt, err := redisOptions(tt.url, tt.cred)
-			if err != nil || opt.Password != tt.want || !opt.DisableIdentity {
+			if err != nil || opt.Password != tt.want || !opt.DisableIdentity || opt.MaintNotificationsConfig == nil || opt.MaintNotificationsConfig.IsEnabled() {
 				t.Errorf("%s: password %q (err %v), want %q", tt.url, opt.Password, err, tt.want)
 			}
 		}

@@ -1,24 +1,59 @@
 #!/usr/bin/env bash
 # demo.sh: the main job. Starts local datastores and tenantgate in front of
-# them, mints a token per demo tenant, and keeps the sidecar running until
-# Ctrl-C (or for --for DURATION, e.g. --for 10s).
+# them, and runs ragcore -- a RAG engine that knows nothing of tenants --
+# through it as two tenants with overlapping corpora. Then it keeps the stack
+# running until Ctrl-C.
 #
-# Today it runs the admin listener, JWT identity, the tenant registry in
-# PostgreSQL cached in Redis, and the Redis and MongoDB engines; two tenants
-# write the same key names through Redis. The PostgreSQL and Bolt engines and
-# the ragcore demo join here as they land.
+#   scripts/demo.sh               run the demo, then serve until Ctrl-C
+#   scripts/demo.sh --for 10m     ... then serve for that long (sleep syntax)
+#   scripts/demo.sh --once        run the scripted demo, then stop and exit 0
+#   DEMO_KEEP=1 scripts/demo.sh   keep the work directory (logs, audit) afterwards
+#
+# Steps: install what is missing, start PostgreSQL, Redis and FerretDB on free
+# ports, build tenantgate and ragcore, apply ragcore's single-tenant schema and
+# `tenantgate pg migrate` to it as the owner, create the proxy's own role
+# (NOBYPASSRLS, DML only), start tenantgate with the PostgreSQL, Redis and
+# MongoDB listeners and the tenant registry in PostgreSQL (acme and techstart
+# active, initech suspended), ingest ragcore/testdata/corpus/{acme,techstart}
+# through it with each tenant's token as the only credential, ask both the same
+# question, and show cross-tenant attempts refused. No Neo4j can run here:
+# ragcore keeps its graph in PostgreSQL (the Bolt engine is tested against a
+# scripted peer instead).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
 
-run_for=""
-if [[ ${1:-} == --for ]]; then
-	run_for=${2:?--for needs a duration, e.g. 10s}
-fi
+run_for="" once=""
+while (($#)); do
+	case $1 in
+	--for)
+		run_for=${2:?--for needs a duration, e.g. 10s}
+		shift 2
+		;;
+	--once)
+		once=yes
+		shift
+		;;
+	-h | --help)
+		sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+		exit 0
+		;;
+	*) tg_die "unknown argument $1 (want --once or --for DURATION)" ;;
+	esac
+done
 
-scripts/install-deps.sh
+bold="" plain=""
+if [[ -t 1 ]]; then
+	bold=$'\033[1m' plain=$'\033[0m'
+fi
+step() { printf '\n%s==> %s%s\n' "$bold" "$*" "$plain"; }
+say() { printf '    %s\n' "$*"; }
+indent() { sed 's/^/    /'; }
+
+step "installing what is missing (PostgreSQL, Redis, FerretDB)"
+scripts/install-deps.sh 2>&1 | indent
 
 workdir=$(mktemp -d "${TMPDIR:-/tmp}/tenantgate-demo.XXXXXX")
 tg_pid=""
@@ -28,43 +63,52 @@ cleanup() {
 		wait "$tg_pid" 2>/dev/null || true
 	fi
 	scripts/servers.sh stop "$workdir" >/dev/null 2>&1 || true
-	rm -rf "$workdir"
+	[[ -n ${DEMO_KEEP:-} ]] || rm -rf "$workdir"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-scripts/servers.sh start "$workdir" >/dev/null
+step "starting PostgreSQL, Redis and FerretDB on free loopback ports ($workdir)"
+scripts/servers.sh start "$workdir" >/dev/null 2>"$workdir/servers.log" || {
+	cat "$workdir/servers.log" >&2
+	tg_die "the datastores did not start"
+}
 # shellcheck source=/dev/null
 . "$workdir/env"
+pg_super=$TENANTGATE_TEST_POSTGRES_URL # superuser, database postgres
+owner_url=${pg_super/\/postgres\?/\/appdb\?} # the same superuser, database appdb: the tables' owner
+[[ $owner_url != "$pg_super" ]] || tg_die "unexpected PostgreSQL URL $pg_super"
+pg_hostport=${pg_super#*@}
+pg_hostport=${pg_hostport%%/*}
+say "postgres $pg_hostport, redis ${TENANTGATE_TEST_REDIS_URL#redis://}, ferretdb ${TENANTGATE_TEST_MONGO_URL#mongodb://}"
 
-tg_log "building tenantgate"
+step "building tenantgate and ragcore"
 go build -o "$workdir/tenantgate" ./cmd/tenantgate
-
-# The tenant registry lives in PostgreSQL: two active tenants, one suspended.
-psql -q -v ON_ERROR_STOP=1 "$TENANTGATE_TEST_POSTGRES_URL" <<'SQL'
-CREATE SCHEMA IF NOT EXISTS tenantgate;
-CREATE TABLE IF NOT EXISTS tenantgate.tenants (id text PRIMARY KEY, slug text UNIQUE NOT NULL, active bool NOT NULL DEFAULT true);
-INSERT INTO tenantgate.tenants VALUES ('acme', 'acme', true), ('globex', 'globex', true), ('initech', 'initech', false)
-ON CONFLICT (id) DO NOTHING;
-SQL
+go build -o "$workdir/ragcore" ./cmd/ragcore
+tg=$workdir/tenantgate
+rc=$workdir/ragcore
 
 TENANTGATE_JWT_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 export TENANTGATE_JWT_SECRET
 admin_port=$(tg_free_port)
+pg_port=$(tg_free_port)
 redis_port=$(tg_free_port)
 mongo_port=$(tg_free_port)
 cat >"$workdir/tenantgate.yaml" <<YAML
 jwt:
   secret: \${TENANTGATE_JWT_SECRET}
 registry:
-  postgres: "$TENANTGATE_TEST_POSTGRES_URL"
+  postgres: "$pg_super"
   redis: "$TENANTGATE_TEST_REDIS_URL"
   ttl: 5s
 admin:
   listen: 127.0.0.1:$admin_port
 audit:
   file: $workdir/audit.jsonl
+postgres:
+  listen: 127.0.0.1:$pg_port
+  upstream: "postgres://tenantgate@$pg_hostport/appdb?sslmode=disable"
 redis:
   listen: 127.0.0.1:$redis_port
   upstream: "$TENANTGATE_TEST_REDIS_URL"
@@ -73,8 +117,36 @@ mongo:
   upstream: "$TENANTGATE_TEST_MONGO_URL"
 YAML
 
-"$workdir/tenantgate" check-config --config "$workdir/tenantgate.yaml" >/dev/null
-"$workdir/tenantgate" run --config "$workdir/tenantgate.yaml" 2>"$workdir/tenantgate.log" &
+step "PostgreSQL: ragcore's schema, made tenant-scoped by tenantgate pg migrate (as the owner)"
+psql -q -v ON_ERROR_STOP=1 "$pg_super" -c 'CREATE DATABASE appdb'
+"$rc" schema --apply --postgres "$owner_url" 2>&1 | indent
+tables=$(psql -At "$owner_url" -c "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
+for table in $tables; do
+	"$tg" pg migrate --config "$workdir/tenantgate.yaml" --url "$owner_url" --table "$table" --apply \
+		>"$workdir/migrate-$table.sql" 2>/dev/null
+	say "migrated $table: tenant_id column, primary key (tenant_id, id), RLS forced ($(wc -l <"$workdir/migrate-$table.sql") statements)"
+done
+# The proxy's own role: not the owner, no BYPASSRLS, DML only (the test
+# server trusts loopback connections, so it needs no password here).
+psql -q -v ON_ERROR_STOP=1 "$owner_url" <<'SQL'
+CREATE ROLE tenantgate LOGIN NOSUPERUSER NOBYPASSRLS;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO tenantgate;
+SQL
+say "role tenantgate: LOGIN NOSUPERUSER NOBYPASSRLS, SELECT/INSERT/UPDATE/DELETE on ragcore's tables"
+say "tenantgate pg audit (what tenantgate run checks before it serves):"
+"$tg" pg audit --config "$workdir/tenantgate.yaml" 2>&1 | grep -Ev '^(info|warning) ' | indent | indent
+
+# The tenant registry lives in PostgreSQL: two active tenants, one suspended.
+psql -q -v ON_ERROR_STOP=1 "$pg_super" <<'SQL'
+CREATE SCHEMA IF NOT EXISTS tenantgate;
+CREATE TABLE IF NOT EXISTS tenantgate.tenants (id text PRIMARY KEY, slug text UNIQUE NOT NULL, active bool NOT NULL DEFAULT true);
+INSERT INTO tenantgate.tenants VALUES ('acme', 'acme', true), ('techstart', 'techstart', true), ('initech', 'initech', false)
+ON CONFLICT (id) DO NOTHING;
+SQL
+
+step "starting tenantgate (postgres :$pg_port, redis :$redis_port, mongo :$mongo_port, admin :$admin_port)"
+"$tg" check-config --config "$workdir/tenantgate.yaml" >/dev/null
+"$tg" run --config "$workdir/tenantgate.yaml" 2>"$workdir/tenantgate.log" &
 tg_pid=$!
 ready=""
 for _ in $(seq 100); do
@@ -88,45 +160,110 @@ if [[ -z $ready ]]; then
 	tail -n 20 "$workdir/tenantgate.log" >&2
 	tg_die "tenantgate did not become ready"
 fi
+say "ready; registry: acme, techstart active, initech suspended"
 
-acme=$("$workdir/tenantgate" token --tenant acme --ttl 1h)
-globex=$("$workdir/tenantgate" token --tenant globex --ttl 1h)
+acme=$("$tg" token --tenant acme --ttl 1h)
+techstart=$("$tg" token --tenant techstart --ttl 1h)
+initech=$("$tg" token --tenant initech --ttl 1h)
+token_of() {
+	case $1 in
+	acme) printf '%s' "$acme" ;;
+	techstart) printf '%s' "$techstart" ;;
+	*) printf '%s' "$initech" ;;
+	esac
+}
 
-tg_log "two tenants write the same key through the sidecar"
-for tenant in acme globex; do
-	tok=$acme
-	[[ $tenant == globex ]] && tok=$globex
-	redis-cli -p "$redis_port" --no-auth-warning -a "$tok" SET greeting "hello from $tenant" >/dev/null
-	printf '  %-7s GET greeting -> %s\n' "$tenant" "$(redis-cli -p "$redis_port" --no-auth-warning -a "$tok" GET greeting)"
+# ragcore AS TENANT ARGS...: ragcore pointed at the sidecar, the tenant's
+# token as its one credential. Nothing else tells it who it is.
+ragcore_as() {
+	local tenant=$1
+	shift
+	RAGCORE_POSTGRES="postgres://app@127.0.0.1:$pg_port/appdb?sslmode=disable" \
+		RAGCORE_REDIS="redis://127.0.0.1:$redis_port/0" \
+		RAGCORE_MONGO="mongodb://127.0.0.1:$mongo_port/ragcore" \
+		RAGCORE_CREDENTIAL="$(token_of "$tenant")" \
+		"$rc" "$@" 2>>"$workdir/ragcore.log"
+}
+
+step "ingesting the two corpora through tenantgate (industry-report.md is identical in both)"
+say "(no Neo4j can run here: ragcore keeps its knowledge graph in PostgreSQL tables)"
+for tenant in acme techstart; do
+	say "$tenant: ragcore ingest ragcore/testdata/corpus/$tenant"
+	ragcore_as "$tenant" ingest --quiet "ragcore/testdata/corpus/$tenant" | indent | indent
 done
-printf '  %-7s KEYS *        -> %s\n' acme "$(redis-cli -p "$redis_port" --no-auth-warning -a "$acme" KEYS '*' | tr '\n' ' ')"
-printf '  upstream KEYS *greeting -> %s\n' "$(redis-cli -u "$TENANTGATE_TEST_REDIS_URL" KEYS '*greeting' | sort | tr '\n' ' ')"
-printf '  acme    EVAL ...          -> %s\n' "$(redis-cli -p "$redis_port" --no-auth-warning -a "$acme" EVAL "return redis.call('KEYS','*')" 0 2>&1)"
-initech=$("$workdir/tenantgate" token --tenant initech --ttl 1h)
-printf '  initech (suspended) PING -> %s\n' "$(redis-cli -p "$redis_port" --no-auth-warning -a "$initech" PING 2>&1 | head -n 1)"
+
+question="Which secret project is being built, and who runs the Orion Platform?"
+step "both tenants ask the same question: \"$question\""
+for tenant in acme techstart; do
+	out=$(ragcore_as "$tenant" query --mode hybrid "$question")
+	say "$tenant sources:"
+	sed -n '/^Sources:/,$p' <<<"$out" | tail -n +2 | indent
+	say "$tenant secret projects in its context: $(grep -o 'Project [A-Z][a-z]*' <<<"$out" | sort -u | paste -sd, - | sed 's/,/, /g')"
+done
+
+step "upstream, behind the sidecar: the same ids, kept apart per tenant"
+psql -At -F ' ' "$owner_url" -c "SELECT '  postgres ragcore_chunk_vectors: tenant_id=' || tenant_id || ' rows=' || count(*) FROM ragcore_chunk_vectors GROUP BY tenant_id ORDER BY 1" | indent
+for tenant in acme techstart; do
+	say "  redis keys t:$tenant:ragcore:*: $(redis-cli -u "$TENANTGATE_TEST_REDIS_URL" --scan --pattern "t:$tenant:ragcore:*" | wc -l)"
+done
+say "  mongo: ragcore's database \"ragcore\" is ragcore__acme / ragcore__techstart upstream (database mode, {db}__{tenant})"
+
+step "cross-tenant attempts are refused"
+psql_as() {
+	PGPASSWORD=$(token_of "$1") psql -X -At "host=127.0.0.1 port=$pg_port dbname=appdb user=app sslmode=disable" -c "$2" 2>&1 | head -n 1
+}
+say "acme psql> SELECT count(*) FROM ragcore_chunk_vectors"
+say "    -> $(psql_as acme 'SELECT count(*) FROM ragcore_chunk_vectors') (its own rows only)"
+say "acme psql> SELECT set_config('app.tenant_id', 'techstart', false)"
+say "    -> $(psql_as acme "SELECT set_config('app.tenant_id', 'techstart', false)")"
+say "acme psql> SET app.tenant_id = 'techstart'"
+say "    -> $(psql_as acme "SET app.tenant_id = 'techstart'")"
+say "acme redis-cli> EVAL \"return redis.call('KEYS','*')\" 0"
+say "    -> $(redis-cli -p "$redis_port" --no-auth-warning -a "$acme" EVAL "return redis.call('KEYS','*')" 0 2>&1 | head -n 1)"
+say "acme redis-cli> KEYS *"
+say "    -> $(redis-cli -p "$redis_port" --no-auth-warning -a "$acme" KEYS '*' 2>&1 | grep -c .) keys, all its own, without the t:acme: prefix"
+say "acme redis-cli> KEYS t:techstart:*"
+say "    -> $(redis-cli -p "$redis_port" --no-auth-warning -a "$acme" KEYS 't:techstart:*' 2>&1 | grep -c . || true) keys (the pattern is scoped to acme's keyspace)"
+say "initech (suspended) ragcore status"
+ragcore_as initech status >/dev/null && tg_die "the suspended tenant was served"
+say "    -> $(tail -n 1 "$workdir/ragcore.log")"
+
+step "deleting the shared document in acme leaves techstart's copy"
+shared=$(ragcore_as acme status | awk '/industry-report/ {print $1; exit}')
+ragcore_as acme delete "$shared" >/dev/null
+say "acme deleted $shared"
+for tenant in acme techstart; do
+	n=$(ragcore_as "$tenant" query "Logistics Alliance market forecast 2030" --mode naive | grep -c "$shared" || true)
+	say "$tenant: industry-report.md cited $n time(s)"
+done
 
 cat <<MSG
 
 tenantgate is running (pid $tg_pid).
-  admin:     http://127.0.0.1:$admin_port/metrics  /healthz  /readyz
-  redis:     redis-cli -p $redis_port --user app --pass <token>
-  mongo:     mongodb://app:<token>@127.0.0.1:$mongo_port/appdb?authMechanism=PLAIN&authSource=%24external
-  registry:  PostgreSQL tenantgate.tenants (acme, globex active; initech suspended), cached in Redis
+  metrics:   http://127.0.0.1:$admin_port/metrics   (also /healthz, /readyz)
+  psql:      PGPASSWORD=<token> psql "host=127.0.0.1 port=$pg_port dbname=appdb user=app sslmode=disable"
+  redis-cli: redis-cli -p $redis_port --user app --pass <token>
+  mongosh:   mongosh "mongodb://app:<token>@127.0.0.1:$mongo_port/ragcore?authMechanism=PLAIN&authSource=%24external"
+  ragcore:   RAGCORE_POSTGRES='postgres://app@127.0.0.1:$pg_port/appdb?sslmode=disable' \\
+             RAGCORE_REDIS=redis://127.0.0.1:$redis_port/0 RAGCORE_MONGO=mongodb://127.0.0.1:$mongo_port/ragcore \\
+             RAGCORE_CREDENTIAL=<token> $rc query "Who runs the Orion Platform?"
+  registry:  PostgreSQL tenantgate.tenants (acme, techstart active; initech suspended), cached in Redis
   audit log: $workdir/audit.jsonl
   logs:      $workdir/tenantgate.log
 
-Tokens (present them as the datastore password):
-  acme:   $acme
-  globex: $globex
-
-Not in this build yet: the PostgreSQL and Bolt listeners and the ragcore demo
-(issues 3, 6, 7). tenantgate refuses to start a protocol section it has no engine
-for, so this demo configures Redis and MongoDB only.
+Tokens (present them as the datastore password; they expire in an hour):
+  acme:      $acme
+  techstart: $techstart
+  more:      TENANTGATE_JWT_SECRET=$TENANTGATE_JWT_SECRET $tg token --tenant acme --ttl 1h
 
 MSG
-curl -fsS "http://127.0.0.1:$admin_port/metrics" | grep -E '^tenantgate_(requests|refusals|auth_failures)_total\{.*protocol="redis"' | grep -v ' 0$' || true
+curl -fsS "http://127.0.0.1:$admin_port/metrics" | grep -E '^tenantgate_(requests|refusals)_total\{' | grep -v ' 0$' | indent || true
 
-if [[ -n $run_for ]]; then
+if [[ -n $once ]]; then
+	echo
+	echo "--once: stopping."
+	exit 0
+elif [[ -n $run_for ]]; then
 	sleep "$run_for"
 else
 	echo

@@ -124,7 +124,26 @@ func parse(fs *flag.FlagSet, args []string, nArgs int, what string) error {
 		fmt.Fprintf(fs.Output(), "usage: ragcore %s %s\n", fs.Name(), what)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	// Flags may follow the arguments, as the usage lines show them (`query
+	// "QUESTION" --mode naive`): the flag package stops at the first
+	// argument, so parse again after each one. "--" ends the flags.
+	var positional []string
+	for rest := args; ; {
+		if err := fs.Parse(rest); err != nil {
+			return err
+		}
+		next := fs.Args()
+		if consumed := len(rest) - len(next); consumed > 0 && rest[consumed-1] == "--" {
+			positional = append(positional, next...)
+			break
+		}
+		if len(next) == 0 {
+			break
+		}
+		positional = append(positional, next[0])
+		rest = next[1:]
+	}
+	if err := fs.Parse(append([]string{"--"}, positional...)); err != nil { // leave them in fs.Args()
 		return err
 	}
 	if (nArgs < 0 && fs.NArg() == 0) || (nArgs >= 0 && fs.NArg() != nArgs) {

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -96,5 +98,34 @@ func TestCommands(t *testing.T) {
 	}
 	if out = run(t, cmdStatus, with()...); strings.Count(out, "processed") != 2 {
 		t.Fatalf("status after delete:\n%s", out)
+	}
+}
+
+// TestFlagsAfterArguments: flags may follow the arguments, as the usage
+// shows them (`ragcore query "QUESTION" --mode naive`), and "--" ends them.
+func TestFlagsAfterArguments(t *testing.T) {
+	tests := []struct {
+		args     []string
+		mode     string
+		asJSON   bool
+		question []string
+	}{
+		{[]string{"Q", "--mode", "naive"}, "naive", false, []string{"Q"}},
+		{[]string{"--mode=local", "Q", "--json"}, "local", true, []string{"Q"}},
+		{[]string{"Q"}, "hybrid", false, []string{"Q"}},
+		{[]string{"--json", "--", "--mode"}, "hybrid", true, []string{"--mode"}},
+		{[]string{"a", "--json", "b"}, "hybrid", true, []string{"a", "b"}},
+	}
+	for _, tt := range tests {
+		fs := flag.NewFlagSet("query", flag.ContinueOnError)
+		mode := fs.String("mode", "hybrid", "")
+		asJSON := fs.Bool("json", false, "")
+		if err := parse(fs, tt.args, -1, "Q"); err != nil {
+			t.Errorf("%q: %v", tt.args, err)
+			continue
+		}
+		if *mode != tt.mode || *asJSON != tt.asJSON || !slices.Equal(fs.Args(), tt.question) {
+			t.Errorf("%q: mode %q json %v args %q, want %q %v %q", tt.args, *mode, *asJSON, fs.Args(), tt.mode, tt.asJSON, tt.question)
+		}
 	}
 }
