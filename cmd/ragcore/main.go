@@ -169,8 +169,9 @@ func cmdIngest(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	bar := newProgress(stderr, len(files))
 	if !*quiet {
-		s.Progress = func(m string) { fmt.Fprintln(stderr, "  "+m) }
+		s.Progress = bar.step
 	}
 	e, err := open(ctx, s)
 	if err != nil {
@@ -190,8 +191,11 @@ func cmdIngest(ctx context.Context, args []string) error {
 	}
 	failed := 0
 	for i, f := range files {
-		fmt.Fprintf(stderr, "[%d/%d] %s\n", i+1, len(files), f)
+		if !*quiet {
+			bar.start(i, f)
+		}
 		res, err := e.Ingest(ctx, f, texts[i])
+		bar.clear()
 		switch {
 		case err != nil:
 			failed++
