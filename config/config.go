@@ -17,6 +17,7 @@ import (
 	"os"
 	"reflect"
 	"slices"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -209,6 +210,16 @@ type Bolt struct {
 	Mode          string    `yaml:"mode"`           // label (default) or database
 	LabelTemplate string    `yaml:"label_template"` // default Tenant_{tenant}
 	Advertise     string    `yaml:"advertise"`      // address ROUTE replies give, default listen
+	// DatabaseTemplate names each tenant's database in database mode,
+	// default tenant-{tenant}.
+	DatabaseTemplate string `yaml:"database_template"`
+	// Procedures is the CALL allowlist: procedures that must YIELD node,
+	// filtered to the tenant in label mode. Absent: the engine's default
+	// (the fulltext and vector queryNodes); an empty list allows none.
+	Procedures []string `yaml:"procedures"`
+	// AllowSchema lets index and constraint commands through, for
+	// operator tooling.
+	AllowSchema bool `yaml:"allow_schema"`
 }
 
 // Load reads, expands, decodes, defaults and validates the file at path.
@@ -285,6 +296,7 @@ func (c *Config) setDefaults() {
 		b.Listener.setDefaults()
 		setDefault(&b.Mode, "label")
 		setDefault(&b.LabelTemplate, "Tenant_{tenant}")
+		setDefault(&b.DatabaseTemplate, "tenant-{tenant}")
 		setDefault(&b.Advertise, b.Listen)
 	}
 }
@@ -488,6 +500,66 @@ func (c *Config) validateEngines() error {
 		if _, _, err := net.SplitHostPort(b.Advertise); err != nil {
 			return fieldError("bolt.advertise", "%q is not host:port", b.Advertise)
 		}
+		if err := checkBoltDatabaseTemplate(b.DatabaseTemplate); err != nil {
+			return fieldError("bolt.database_template", "%q %s", b.DatabaseTemplate, err)
+		}
+		seen := map[string]bool{}
+		for i, name := range b.Procedures {
+			key := fmt.Sprintf("bolt.procedures[%d]", i)
+			if !isProcedureName(name) {
+				return fieldError(key, "%q is not a qualified procedure name like db.index.fulltext.queryNodes", name)
+			}
+			if seen[strings.ToLower(name)] {
+				return fieldError(key, "%q is listed twice", name)
+			}
+			seen[strings.ToLower(name)] = true
+		}
 	}
 	return nil
+}
+
+// checkBoltDatabaseTemplate checks what can be checked of a Neo4j database
+// name before the tenant is known: {tenant} once, surrounded by lower-case
+// letters, digits, dots and dashes, starting with a letter, not reserved,
+// room for the id within 63 characters. (The engine checks each tenant's
+// name at login.)
+func checkBoltDatabaseTemplate(template string) error {
+	if strings.Count(template, "{tenant}") != 1 {
+		return errors.New("must contain {tenant} exactly once")
+	}
+	prefix, suffix, _ := strings.Cut(template, "{tenant}")
+	for _, c := range prefix + suffix {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			return errors.New("may hold only lower-case letters, digits, '.' and '-' around {tenant} (Neo4j database names)")
+		}
+	}
+	switch {
+	case prefix != "" && !(prefix[0] >= 'a' && prefix[0] <= 'z'):
+		return errors.New("must start with a letter or with {tenant}")
+	case strings.HasPrefix(prefix, "system"):
+		return errors.New("must not start with system (reserved by Neo4j)")
+	case len(prefix)+len(suffix) >= 63:
+		return errors.New("leaves no room for the tenant id in 63 characters")
+	}
+	return nil
+}
+
+// isProcedureName reports whether name is a dotted Cypher procedure name:
+// at least two parts, each a plain identifier.
+func isProcedureName(name string) bool {
+	parts := strings.Split(name, ".")
+	if len(parts) < 2 {
+		return false
+	}
+	for _, p := range parts {
+		if p == "" || p[0] >= '0' && p[0] <= '9' {
+			return false
+		}
+		for _, c := range p {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -83,6 +83,13 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 		{"prefix without tenant", "jwt: {secret: " + testSecret + "}\nredis: {listen: 127.0.0.1:1, upstream: redis://h:1, key_prefix: 'x:'}\n", nil, "redis.key_prefix"},
 		{"url error hides password", "registry: {postgres: 'mysql://u:hunter2@h/db'}\n", nil, `registry.postgres: scheme "mysql"`},
 		{"empty file", "", nil, "the file is empty"},
+		{"bolt database template with upper case", "jwt: {secret: " + testSecret + "}\nbolt: {listen: 127.0.0.1:1, upstream: bolt://h:1, mode: database, database_template: 'Tenant_{tenant}'}\n", nil, "bolt.database_template"},
+		{"bolt database template without tenant", "jwt: {secret: " + testSecret + "}\nbolt: {listen: 127.0.0.1:1, upstream: bolt://h:1, database_template: kg}\n", nil, "bolt.database_template: \"kg\" must contain {tenant}"},
+		{"bolt database template starting with a digit", "jwt: {secret: " + testSecret + "}\nbolt: {listen: 127.0.0.1:1, upstream: bolt://h:1, database_template: '1-{tenant}'}\n", nil, "must start with a letter"},
+		{"bolt unqualified procedure", "jwt: {secret: " + testSecret + "}\nbolt: {listen: 127.0.0.1:1, upstream: bolt://h:1, procedures: [labels]}\n", nil, "bolt.procedures[0]: \"labels\" is not a qualified procedure name"},
+		{"bolt wildcard procedure", "jwt: {secret: " + testSecret + "}\nbolt: {listen: 127.0.0.1:1, upstream: bolt://h:1, procedures: [db.index.fulltext.queryNodes, 'apoc.*']}\n", nil, "bolt.procedures[1]"},
+		{"bolt duplicate procedure", "jwt: {secret: " + testSecret + "}\nbolt: {listen: 127.0.0.1:1, upstream: bolt://h:1, procedures: [a.b, A.B]}\n", nil, "bolt.procedures[1]: \"A.B\" is listed twice"},
+		{"bolt allow_schema not a boolean", "jwt: {secret: " + testSecret + "}\nbolt: {listen: 127.0.0.1:1, upstream: bolt://h:1, allow_schema: maybe}\n", nil, "bolt.allow_schema (line 2): invalid boolean"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -132,5 +139,34 @@ func TestEnvironmentCannotInjectStructure(t *testing.T) {
 	}
 	if cfg.Audit.Statements {
 		t.Error("an environment value changed another key")
+	}
+}
+
+func TestBoltKeys(t *testing.T) {
+	base := "jwt: {secret: " + testSecret + "}\nbolt: {listen: 127.0.0.1:1, upstream: bolt://h:1"
+	cfg, err := Parse([]byte(base+"}\n"), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := cfg.Bolt
+	if b.Mode != "label" || b.DatabaseTemplate != "tenant-{tenant}" || b.Procedures != nil || b.AllowSchema {
+		t.Errorf("bolt defaults = %+v, want label mode, tenant-{tenant}, the engine's procedures, no schema", b)
+	}
+	cfg, err = Parse([]byte(base+", mode: database, database_template: 'kg.{tenant}', procedures: [db.index.vector.queryNodes, my.graph.nodes], allow_schema: true}\n"), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = cfg.Bolt
+	if b.Mode != "database" || b.DatabaseTemplate != "kg.{tenant}" || !b.AllowSchema ||
+		strings.Join(b.Procedures, ",") != "db.index.vector.queryNodes,my.graph.nodes" {
+		t.Errorf("bolt = %+v", b)
+	}
+	// An empty list allows no procedure at all, which is not the default.
+	cfg, err = Parse([]byte(base+", procedures: []}\n"), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Bolt.Procedures == nil || len(cfg.Bolt.Procedures) != 0 {
+		t.Errorf("procedures: [] = %#v, want an empty, non-nil list", cfg.Bolt.Procedures)
 	}
 }

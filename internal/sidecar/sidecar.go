@@ -87,7 +87,8 @@ func newBoltEngine(_ context.Context, cfg *config.Config, deps proxy.Deps) (prox
 	b := cfg.Bolt
 	e, err := boltproxy.New(boltproxy.Options{
 		Upstream: string(b.Upstream), Username: b.Username, Password: string(b.Password), Database: b.Database,
-		Mode: b.Mode, LabelTemplate: b.LabelTemplate, Advertise: b.Advertise, Log: deps.Log,
+		Mode: b.Mode, LabelTemplate: b.LabelTemplate, DatabaseTemplate: b.DatabaseTemplate, Advertise: b.Advertise,
+		Procedures: boltproxy.NodeProcedures(b.Procedures), AllowSchema: b.AllowSchema, Log: deps.Log,
 	})
 	if err != nil {
 		return nil, 0, err

@@ -15,6 +15,16 @@
 // ROUTE replies list only the proxy's advertised address, so a neo4j://
 // driver never learns the upstream's.
 //
+// Modes. In label mode (the default) one database is shared and the
+// rewriter is the isolation. In database mode each tenant has its own
+// database, named by a template with an injective encoding of the tenant
+// id (naming.go); the proxy sets db on every BEGIN, RUN and ROUTE, and
+// statements are parsed, checked (USE, LOAD CSV, administration commands,
+// procedures outside the allowlist are still refused) and printed, but not
+// labelled, and results are relayed untouched. With AllowSchema, index and
+// constraint commands pass a strict token-level check instead of being
+// refused.
+//
 // Threat model. The client is untrusted: until it logs in, only HELLO and
 // LOGON are accepted, and a refused login ends the connection. After that,
 // the Cypher rewriter is the isolation; there is no row-level security
@@ -27,5 +37,6 @@
 // message size; PackStream decoding is bounded in depth. When the proxy
 // drains, a session is closed at its first idle point (no reply
 // outstanding, no transaction or result open). Where the edition allows, a
-// database per tenant is the stronger design (see docs/bolt.md).
+// database per tenant (database mode) is the stronger design (see
+// docs/neo4j.md).
 package bolt

@@ -18,15 +18,23 @@ import (
 
 // Options configure the engine.
 type Options struct {
-	Upstream      string // bolt://host:port, bolt+s:// (TLS) or bolt+ssc:// (TLS, unverified); neo4j:// alike, direct
-	Username      string // the proxy's own upstream credentials (basic auth)
-	Password      string
-	Database      string // the only database clients may use; "" = the upstream's home database
-	Mode          string // "label" (default); "database" is not implemented yet
-	LabelTemplate string // default "Tenant_{tenant}"
-	Advertise     string // host:port that ROUTE replies give to drivers
+	Upstream string // bolt://host:port, bolt+s:// (TLS) or bolt+ssc:// (TLS, unverified); neo4j:// alike, direct
+	Username string // the proxy's own upstream credentials (basic auth)
+	Password string
+	Database string // the only database clients may use; "" = the upstream's home database
+	// Mode is "label" (the default: one shared database, every node
+	// pattern labelled) or "database" (a database per tenant, named by
+	// DatabaseTemplate, set as db on BEGIN, RUN and ROUTE; statements are
+	// checked but not labelled).
+	Mode             string
+	LabelTemplate    string // label mode; default "Tenant_{tenant}"
+	DatabaseTemplate string // database mode; default "tenant-{tenant}"
+	Advertise        string // host:port that ROUTE replies give to drivers
 	// Procedures is the CALL allowlist; nil means cypher.DefaultProcedures.
-	Procedures     []cypher.Procedure
+	Procedures []cypher.Procedure
+	// AllowSchema lets index and constraint commands through, for
+	// operator tooling; other administration commands stay refused.
+	AllowSchema    bool
 	MaxMessageSize int           // default 16 MiB
 	DialTimeout    time.Duration // default 10 s
 	Log            *slog.Logger
@@ -49,6 +57,8 @@ type Engine struct {
 	username    string
 	password    string
 	database    string
+	perTenant   bool          // database mode
+	databases   databaseNamer // database mode
 	advertise   string
 	rewriter    *cypher.Rewriter
 	maxMessage  int
@@ -60,12 +70,20 @@ type Engine struct {
 // New validates opts. The upstream is dialled per client session, after
 // the client's handshake, so that versions can be negotiated end to end.
 func New(opts Options) (*Engine, error) {
+	var namer databaseNamer
 	switch opts.Mode {
 	case "", "label":
 	case "database":
-		return nil, errors.New("bolt.mode database (a database per tenant) is not implemented in this build; use mode label")
+		template := opts.DatabaseTemplate
+		if template == "" {
+			template = DefaultDatabaseTemplate
+		}
+		var err error
+		if namer, err = newDatabaseNamer(template); err != nil {
+			return nil, err
+		}
 	default:
-		return nil, fmt.Errorf("bolt.mode %q: use label", opts.Mode)
+		return nil, fmt.Errorf("bolt.mode %q: use label or database", opts.Mode)
 	}
 	up, err := parseUpstream(opts.Upstream)
 	if err != nil {
@@ -77,20 +95,31 @@ func New(opts Options) (*Engine, error) {
 	if _, _, err := net.SplitHostPort(opts.Advertise); err != nil {
 		return nil, fmt.Errorf("bolt.advertise %q: %w", opts.Advertise, err)
 	}
-	template := opts.LabelTemplate
-	if template == "" {
-		template = DefaultLabelTemplate
-	}
 	procedures := opts.Procedures
 	if procedures == nil {
 		procedures = cypher.DefaultProcedures
 	}
-	rw, err := cypher.NewRewriter(template, procedures)
-	if err != nil {
-		return nil, fmt.Errorf("bolt.label_template: %w", err)
+	for _, p := range procedures {
+		if p.Name == "" {
+			return nil, errors.New("bolt.procedures: an empty procedure name")
+		}
+	}
+	var rw *cypher.Rewriter
+	if opts.Mode == "database" {
+		rw = cypher.NewChecker(procedures, cypher.AllowSchema(opts.AllowSchema))
+	} else {
+		template := opts.LabelTemplate
+		if template == "" {
+			template = DefaultLabelTemplate
+		}
+		var err error
+		if rw, err = cypher.NewRewriter(template, procedures, cypher.AllowSchema(opts.AllowSchema)); err != nil {
+			return nil, fmt.Errorf("bolt.label_template: %w", err)
+		}
 	}
 	e := &Engine{
 		upstream: up, username: opts.Username, password: opts.Password, database: opts.Database,
+		perTenant: opts.Mode == "database", databases: namer,
 		advertise: opts.Advertise, rewriter: rw, maxMessage: opts.MaxMessageSize, dialTimeout: opts.DialTimeout,
 		log: opts.Log, cache: rewriteCache{entries: map[string]rewriteResult{}},
 	}
@@ -107,6 +136,20 @@ func New(opts Options) (*Engine, error) {
 		e.log = slog.New(slog.DiscardHandler)
 	}
 	return e, nil
+}
+
+// NodeProcedures is an allowlist of procedures that return nodes in their
+// "node" field (like the default ones), for names from the configuration;
+// nil stays nil (the default allowlist).
+func NodeProcedures(names []string) []cypher.Procedure {
+	if names == nil {
+		return nil
+	}
+	out := make([]cypher.Procedure, 0, len(names))
+	for _, n := range names {
+		out = append(out, cypher.Procedure{Name: n, NodeField: "node"})
+	}
+	return out
 }
 
 // Serve runs one client session until the client leaves or the session is

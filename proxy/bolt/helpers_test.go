@@ -22,7 +22,13 @@ type testProxy struct {
 // in front of peer.
 func startProxy(t testing.TB, peer *scriptedPeer, opts Options) *testProxy {
 	t.Helper()
-	env := proxytest.NewEnv(t, "acme", "globex")
+	return startProxyFor(t, peer, opts, "acme", "globex")
+}
+
+// startProxyFor is startProxy for the given tenants.
+func startProxyFor(t testing.TB, peer *scriptedPeer, opts Options, tenants ...string) *testProxy {
+	t.Helper()
+	env := proxytest.NewEnv(t, tenants...)
 	// Bind first: ROUTE replies advertise the listener's own address.
 	deferred := &deferredEngine{}
 	l := env.Listen(t, proxy.ListenerConfig{Protocol: "bolt", MaxConnections: 50, HandshakeTimeout: 5 * time.Second}, deferred)

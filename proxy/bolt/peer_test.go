@@ -198,7 +198,15 @@ func (p *scriptedPeer) serve(conn net.Conn, id int) error {
 			for _, role := range []string{"WRITE", "READ", "ROUTE"} {
 				servers = append(servers, &packstream.Map{Keys: []string{"addresses", "role"}, Values: []any{upstreamAddresses, role}})
 			}
-			rt := &packstream.Map{Keys: []string{"ttl", "db", "servers"}, Values: []any{int64(300), "neo4j", servers}}
+			// Like Neo4j, the table names the database asked for, or the
+			// home database.
+			db := "neo4j"
+			if extra, ok := st.Fields[2].(*packstream.Map); ok {
+				if name, ok := stringEntry(extra, "db"); ok && name != "" {
+					db = name
+				}
+			}
+			rt := &packstream.Map{Keys: []string{"ttl", "db", "servers"}, Values: []any{int64(300), db, servers}}
 			replies = append(replies, success(map[string]any{"rt": rt}))
 		case msgGoodbye:
 			return nil

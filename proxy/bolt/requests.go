@@ -115,6 +115,14 @@ func (c *clientSession) login(auth *packstream.Map) error {
 	if err != nil {
 		return err
 	}
+	if c.e.perTenant {
+		db, err := c.e.databases.name(id.Tenant)
+		if err != nil {
+			c.s.Refuse(reasonDatabase, err.Error(), nil)
+			return err
+		}
+		c.tenantDB = db
+	}
 	c.tenant, c.label = id.Tenant, c.e.rewriter.Label(id.Tenant)
 	c.loggedOn = true
 	return nil
@@ -181,6 +189,17 @@ func (c *clientSession) checkExtra(extra *packstream.Map) (reason, message strin
 	if v, ok := extra.Get("imp_user"); ok && v != nil {
 		return reasonImpersonation, "impersonation (imp_user) is not allowed through the proxy"
 	}
+	if c.e.perTenant {
+		// Database mode: the tenant's database, whatever the client asked
+		// for among the names it may use.
+		if v, ok := extra.Get("db"); ok && v != nil {
+			if name, _ := v.(string); name != "" && name != c.tenantDB && (c.e.database == "" || name != c.e.database) {
+				return reasonDatabase, fmt.Sprintf("database %q is not available through this proxy", name)
+			}
+		}
+		extra.Set("db", c.tenantDB)
+		return "", ""
+	}
 	if v, ok := extra.Get("db"); ok && v != nil {
 		name, _ := v.(string)
 		if !c.databaseAllowed(name) {
@@ -239,7 +258,11 @@ func (c *clientSession) scopedStatement(tag byte, msg []byte) error {
 			c.refuse(reasonProtocol, codeProtocol, "RUN needs a query string", nil)
 			return nil
 		}
-		rewritten, err := c.e.rewrite(query, c.tenant)
+		tenant := c.tenant
+		if c.e.perTenant {
+			tenant = "" // the check does not depend on the tenant: share the cache
+		}
+		rewritten, err := c.e.rewrite(query, tenant)
 		if err != nil {
 			c.refuseStatement(query, err)
 			return nil

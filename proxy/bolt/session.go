@@ -49,7 +49,8 @@ type clientSession struct {
 	loggedOn  bool
 	failed    bool   // a refusal put the client in Bolt's FAILED state
 	tenant    string // the tenant of the current login
-	label     string // its label
+	label     string // its label (label mode)
+	tenantDB  string // its database (database mode)
 
 	mu        sync.Mutex
 	databases []string // database names the upstream reported for this session

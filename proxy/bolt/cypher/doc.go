@@ -22,4 +22,10 @@
 // temporal, spatial and vector ones; labels(x) is rewritten to hide the
 // tenant label, and unaliased RETURN items are aliased with their source
 // text so that column names do not change.
+//
+// NewChecker makes a Rewriter without a label, for a database per tenant:
+// the same parse, refusals (but no reserved prefix) and printing, and no
+// labelling. The AllowSchema option lets index and constraint commands,
+// which are outside the grammar, pass a strict token-level check
+// (schema.go) instead of being refused.
 package cypher

@@ -1,6 +1,7 @@
 package cypher
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"strings"
@@ -32,28 +33,60 @@ const labelVar = "__tenantgate_label"
 
 // Rewriter scopes statements to a tenant's label. It is safe for
 // concurrent use.
+//
+// A rewriter made by NewChecker has no label: it parses, refuses what the
+// label rewriter refuses (except the reserved prefix, which it has none
+// of) and prints, but adds no label, filters no procedure and leaves
+// labels(x) alone. It serves a database per tenant, where the database is
+// the isolation and the checks only keep statements inside it.
 type Rewriter struct {
-	template   string
-	reserved   string // lower-cased label prefix no user query may name
-	procedures map[string]Procedure
+	template    string // "" for a checker
+	reserved    string // lower-cased label prefix no user query may name
+	procedures  map[string]Procedure
+	allowSchema bool
 }
+
+// Option tunes a Rewriter.
+type Option func(*Rewriter)
+
+// AllowSchema lets index and constraint commands through (CREATE/DROP
+// INDEX|CONSTRAINT, SHOW INDEXES|CONSTRAINTS), for operator tooling; see
+// schemaCommand. Other administration commands stay refused.
+func AllowSchema(allow bool) Option { return func(r *Rewriter) { r.allowSchema = allow } }
 
 // NewRewriter returns a rewriter for labelTemplate (containing {tenant},
 // with a non-empty prefix before it) and the procedure allowlist.
-func NewRewriter(labelTemplate string, procedures []Procedure) (*Rewriter, error) {
+func NewRewriter(labelTemplate string, procedures []Procedure, opts ...Option) (*Rewriter, error) {
 	prefix, _, ok := strings.Cut(labelTemplate, "{tenant}")
 	if !ok || prefix == "" {
 		return nil, fmt.Errorf("label template %q must contain {tenant} after a fixed prefix, e.g. Tenant_{tenant}", labelTemplate)
 	}
-	r := &Rewriter{template: labelTemplate, reserved: strings.ToLower(prefix), procedures: map[string]Procedure{}}
-	for _, proc := range procedures {
-		r.procedures[strings.ToLower(proc.Name)] = proc
-	}
+	r := newRewriter(procedures, opts)
+	r.template, r.reserved = labelTemplate, strings.ToLower(prefix)
 	return r, nil
 }
 
-// Label is tenant's label.
+// NewChecker returns a rewriter without a label (see Rewriter).
+func NewChecker(procedures []Procedure, opts ...Option) *Rewriter {
+	return newRewriter(procedures, opts)
+}
+
+func newRewriter(procedures []Procedure, opts []Option) *Rewriter {
+	r := &Rewriter{procedures: map[string]Procedure{}}
+	for _, proc := range procedures {
+		r.procedures[strings.ToLower(proc.Name)] = proc
+	}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
+}
+
+// Label is tenant's label; "" for a checker.
 func (r *Rewriter) Label(tenant string) string {
+	if r.template == "" {
+		return ""
+	}
 	return strings.ReplaceAll(r.template, "{tenant}", tenant)
 }
 
@@ -61,6 +94,10 @@ func (r *Rewriter) Label(tenant string) string {
 func (r *Rewriter) Rewrite(query, tenant string) (string, error) {
 	st, err := Parse(query)
 	if err != nil {
+		var ce *Error
+		if r.allowSchema && errors.As(err, &ce) && ce.Reason == ReasonAdmin {
+			return r.schemaCommand(query, err)
+		}
 		return "", err
 	}
 	if err := r.RewriteStatement(st, tenant); err != nil {
@@ -266,7 +303,7 @@ func (w *scoper) callProcedure(c *CallProcedure, sc scope) {
 		c.Args[i] = w.expr(a, sc)
 	}
 	c.Where = w.expr(c.Where, sc)
-	if proc.NodeField != "" {
+	if proc.NodeField != "" && w.label != "" {
 		w.filterYieldedNode(c, proc)
 	}
 	for _, y := range c.Yield {
@@ -362,6 +399,9 @@ func bindPart(part *PatternPart, sc scope) {
 }
 
 func (w *scoper) addLabel(n *NodePattern) {
+	if w.label == "" {
+		return
+	}
 	tenant := &LabelExpr{Op: LabelName, Name: w.label}
 	switch {
 	case n.Labels == nil:
@@ -382,7 +422,7 @@ func (w *scoper) checkLabels(labels []string) {
 }
 
 func (w *scoper) checkLabel(l string) {
-	if strings.HasPrefix(strings.ToLower(l), w.r.reserved) {
+	if w.r.reserved != "" && strings.HasPrefix(strings.ToLower(l), w.r.reserved) {
 		w.refuse(ReasonReservedLabel, "label %s uses the reserved tenant label prefix", quoteName(l))
 	}
 }
@@ -480,7 +520,7 @@ func (w *scoper) funcCall(f *FuncCall, sc scope) Expr {
 	for i, a := range f.Args {
 		f.Args[i] = w.expr(a, sc)
 	}
-	if name == "labels" && len(f.Args) == 1 {
+	if name == "labels" && len(f.Args) == 1 && w.label != "" {
 		// labels(x) without the tenant label.
 		return &ListComprehension{
 			Var:   labelVar,
