@@ -4,6 +4,7 @@
 #   PostgreSQL + Redis   from Debian apt, only when their binaries are missing
 #   FerretDB             built from the Go module proxy into $TG_BIN_DIR (cached)
 #   staticcheck          go install'ed into $TG_BIN_DIR (cached)
+#   mongosh              npm install -g, only when missing and npm exists
 #
 # Idempotent: a warm run only checks versions and takes well under a second.
 # Safe to run concurrently (one flock around the whole thing).
@@ -174,4 +175,25 @@ else
 	fi
 	staticcheck_ok || tg_die "installed staticcheck does not report version $TG_STATICCHECK_VERSION"
 	tg_log "staticcheck: installed in $((SECONDS - start))s"
+fi
+
+# --- mongosh (npm) --------------------------------------------------------
+
+# The MongoDB engine's tests drive the proxy with mongosh, a real client.
+# npm's global install (needs Node, which the machine has): only when mongosh
+# is missing, so a warm run costs nothing. Pinned for repeatable tests.
+TG_MONGOSH_VERSION=2.5.10
+if command -v mongosh >/dev/null; then
+	tg_log "mongosh: present ($(mongosh --version 2>/dev/null | head -n 1))"
+elif command -v npm >/dev/null; then
+	start=$SECONDS
+	tg_log "mongosh: npm install -g mongosh@$TG_MONGOSH_VERSION (one-off)"
+	if ! npm install -g --no-audit --no-fund --loglevel=error "mongosh@$TG_MONGOSH_VERSION" >"$TG_TOOLS_DIR/mongosh-install.log" 2>&1; then
+		tail -n 40 "$TG_TOOLS_DIR/mongosh-install.log" >&2
+		tg_die "mongosh install failed (log: $TG_TOOLS_DIR/mongosh-install.log)"
+	fi
+	command -v mongosh >/dev/null || tg_die "npm installed mongosh but it is not on PATH ($(npm prefix -g)/bin)"
+	tg_log "mongosh: installed $(mongosh --version 2>/dev/null | head -n 1) in $((SECONDS - start))s"
+else
+	tg_log "mongosh: missing and no npm; the mongosh tests will skip (and fail under CI=true)"
 fi

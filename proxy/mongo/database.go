@@ -59,6 +59,10 @@ func (d *databaseScoper) scope(cmd *command, class commandClass, tenant string) 
 		return nil, nil, err
 	}
 	plan.names[mapped] = cmd.DB
+	// Explain output names the server's databases anywhere (the command it
+	// ran, namespaces of every stage).
+	explain, _ := cmd.Msg.Body.Lookup("explain").BooleanOK()
+	plan.deep = class == classExplain || explain
 	out.Body, err = d.rewriteBody(cmd.Msg.Body, mapped, tenant, plan)
 	return &out, plan, err
 }

@@ -26,7 +26,7 @@ const (
 
 // Options configure the engine.
 type Options struct {
-	Upstream         string // mongodb://host:port, the proxy's own connection
+	Upstream         string // mongodb://[user:password@]host:port[/?authSource=admin], the proxy's own connection
 	Mode             string // ModeDatabase (default) or ModeField
 	DatabaseTemplate string // database mode: DefaultDatabaseTemplate when empty
 	TenantField      string // field mode: DefaultTenantField when empty
@@ -98,12 +98,27 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	conn, err := up.dial(ctx, maxMsg)
+	conn, err := up.connect(ctx, maxMsg)
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close()
 	_ = conn.conn.SetDeadline(time.Now().Add(dialTimeout))
+	if up.cred != nil {
+		// Negotiate once; every session's connection then authenticates
+		// with the same mechanism, without another hello.
+		mechanism, err := up.cred.negotiate(conn)
+		if err != nil {
+			return nil, fmt.Errorf("mongo.upstream: %w", err)
+		}
+		cred := *up.cred
+		cred.mechanism = mechanism
+		up.cred = &cred
+		if err := conn.authenticate(up.cred, mechanism); err != nil {
+			return nil, fmt.Errorf("mongo.upstream: %w", err)
+		}
+		_ = conn.conn.SetDeadline(time.Now().Add(dialTimeout))
+	}
 	facts, err := learnServer(conn, maxMsg)
 	if err != nil {
 		return nil, fmt.Errorf("mongo.upstream: %w", err)

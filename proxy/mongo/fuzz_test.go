@@ -48,6 +48,8 @@ func FuzzRewriter(f *testing.F) {
 		`{"aggregate":"c","pipeline":[{"$lookup":{"from":"d","as":"j","pipeline":[{"$facet":{"x":[]}}]}}],"$db":"app"}`,
 		`{"update":"c","updates":[{"q":{"_id":1},"u":{"$set":{"a":1}},"upsert":true}],"$db":"app"}`,
 		`{"renameCollection":"a.b","to":"c.d","$db":"admin"}`,
+		`{"aggregate":"c","pipeline":[{"$graphLookup":{"from":"d","startWith":"$a","connectFromField":"a","connectToField":"b","as":"g"}}],"$db":"app"}`,
+		`{"explain":{"find":"c","filter":{"a":1}},"$db":"app"}`,
 	} {
 		f.Add([]byte(js))
 	}

@@ -29,7 +29,12 @@ type testProxy struct {
 // knowing the tenants "acme" and "globex".
 func startProxy(t *testing.T, opts Options) *testProxy {
 	t.Helper()
-	upstream := testutil.MongoURL(t)
+	return startProxyAt(t, testutil.MongoURL(t), opts)
+}
+
+// startProxyAt is startProxy over the server at upstream.
+func startProxyAt(t *testing.T, upstream string, opts Options) *testProxy {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	env := proxytest.NewEnv(t, "acme", "globex")

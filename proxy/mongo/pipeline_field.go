@@ -1,6 +1,8 @@
 package mongo
 
 import (
+	"strings"
+
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 )
 
@@ -29,6 +31,14 @@ var firstOnlyStages = map[string]string{
 // reads a collection (scoped false) starts with the tenant's $match; one
 // fed with already scoped documents ($facet) does not.
 func (f *fieldScoper) appendPipeline(dst []byte, key string, v bsoncore.Value, tenant string, scoped bool) ([]byte, error) {
+	return f.appendScopedPipeline(dst, key, v, tenant, scoped, false)
+}
+
+// appendScopedPipeline is appendPipeline; with unset, the tenant field is
+// also removed right after the tenant's $match ($lookup: the documents it
+// nests must not show the field, and stages of the sub-pipeline such as
+// $group with $$ROOT must not copy it either).
+func (f *fieldScoper) appendScopedPipeline(dst []byte, key string, v bsoncore.Value, tenant string, scoped, unset bool) ([]byte, error) {
 	stages, ok := arrayDocs(v)
 	if !ok {
 		return nil, refuse(codeFailedToParse, reasonMalformed, "%s must be an array of stages", key)
@@ -47,12 +57,13 @@ func (f *fieldScoper) appendPipeline(dst []byte, key string, v bsoncore.Value, t
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, stage, f.matchStage(tenant))
+			out = append(out, stage)
+			out = f.appendScope(out, tenant, unset)
 			scoped = true
 			continue
 		}
 		if !scoped {
-			out = append(out, f.matchStage(tenant))
+			out = f.appendScope(out, tenant, unset)
 			scoped = true
 		}
 		stage, err := f.rewriteStage(st, name, tenant)
@@ -60,11 +71,37 @@ func (f *fieldScoper) appendPipeline(dst []byte, key string, v bsoncore.Value, t
 			return nil, err
 		}
 		out = append(out, stage)
+		if name == "$graphLookup" {
+			out = f.appendUnsetNested(out, st.Lookup(name))
+		}
 	}
 	if !scoped {
-		out = append(out, f.matchStage(tenant))
+		out = f.appendScope(out, tenant, unset)
 	}
 	return appendArray(dst, key, out), nil
+}
+
+// appendScope appends the tenant's $match, and with unset a stage that
+// removes the tenant field.
+func (f *fieldScoper) appendScope(stages [][]byte, tenant string, unset bool) [][]byte {
+	stages = append(stages, f.matchStage(tenant))
+	if unset {
+		stages = append(stages, bsoncore.BuildDocument(nil, bsoncore.AppendStringElement(nil, "$unset", f.field)))
+	}
+	return stages
+}
+
+// appendUnsetNested follows $graphLookup with {$unset: "<as>.<field>"}:
+// the documents it nests under as (an array) lose the tenant field. It has
+// no sub-pipeline to do that in. A missing or odd as is left to the server
+// to refuse.
+func (f *fieldScoper) appendUnsetNested(stages [][]byte, spec bsoncore.Value) [][]byte {
+	doc, _ := spec.DocumentOK()
+	as, ok := doc.Lookup("as").StringValueOK()
+	if !ok || as == "" || strings.HasPrefix(as, "$") {
+		return stages
+	}
+	return append(stages, bsoncore.BuildDocument(nil, bsoncore.AppendStringElement(nil, "$unset", as+"."+f.field)))
 }
 
 func (f *fieldScoper) matchStage(tenant string) []byte {
@@ -116,8 +153,10 @@ func (f *fieldScoper) rewriteStage(stage bsoncore.Document, name, tenant string)
 }
 
 // rewriteLookup scopes the foreign side of $lookup: a sub-pipeline gets the
-// tenant's $match first; the localField/foreignField form gets a
-// sub-pipeline holding just that $match (MongoDB 5.0 combines both).
+// tenant's $match first, then an $unset of the tenant field (the joined
+// documents are nested in the result, where the reply's top-level strip
+// does not reach); the localField/foreignField form gets a sub-pipeline
+// holding just those two stages (MongoDB 5.0 combines both).
 func (f *fieldScoper) rewriteLookup(spec bsoncore.Value, tenant string) ([]byte, error) {
 	doc, ok := spec.DocumentOK()
 	if !ok {
@@ -126,23 +165,23 @@ func (f *fieldScoper) rewriteLookup(spec bsoncore.Value, tenant string) ([]byte,
 	if err := sameDatabase(doc, "$lookup", "from"); err != nil {
 		return nil, err
 	}
-	return f.withSubPipeline(doc, tenant)
+	return f.withSubPipeline(doc, tenant, true)
 }
 
 // withSubPipeline scopes doc's "pipeline", adding one if it has none.
-func (f *fieldScoper) withSubPipeline(doc bsoncore.Document, tenant string) ([]byte, error) {
+func (f *fieldScoper) withSubPipeline(doc bsoncore.Document, tenant string, unset bool) ([]byte, error) {
 	seen := false
 	return editDoc(nil, doc, func(dst []byte, e bsoncore.Element) ([]byte, error) {
 		if e.Key() != "pipeline" {
 			return appendElem(dst, e), nil
 		}
 		seen = true
-		return f.appendPipeline(dst, "pipeline", e.Value(), tenant, false)
+		return f.appendScopedPipeline(dst, "pipeline", e.Value(), tenant, false, unset)
 	}, func(dst []byte) []byte {
 		if seen {
 			return dst
 		}
-		return appendArray(dst, "pipeline", [][]byte{f.matchStage(tenant)})
+		return appendArray(dst, "pipeline", f.appendScope(nil, tenant, unset))
 	})
 }
 
@@ -159,7 +198,9 @@ func (f *fieldScoper) rewriteUnionWith(spec bsoncore.Value, tenant string) ([]by
 	if err := sameDatabase(doc, "$unionWith", "coll"); err != nil {
 		return nil, err
 	}
-	return f.withSubPipeline(doc, tenant)
+	// Its documents come out at the top level, where the reply loses the
+	// field; an $unset here would only cost the server time.
+	return f.withSubPipeline(doc, tenant, false)
 }
 
 // rewriteGraphLookup scopes every hop with restrictSearchWithMatch.

@@ -31,6 +31,9 @@ func (r *CommandRewriter) FixReply(plan *replyPlan, tenant string, reply bsoncor
 	if !plan.needsFix(reply) {
 		return reply, nil
 	}
+	if plan.deep {
+		return plan.mapDeep(reply), nil
+	}
 	return editDoc(nil, reply, func(dst []byte, e bsoncore.Element) ([]byte, error) {
 		v := e.Value()
 		switch key := e.Key(); {
@@ -132,6 +135,28 @@ func (p *replyPlan) mapBack(msg string) string {
 		msg = strings.ReplaceAll(msg, mapped, app)
 	}
 	return msg
+}
+
+// mapDeep maps database names back in every string of doc, at any depth;
+// errmsg strings also where a name appears inside them.
+func (p *replyPlan) mapDeep(doc bsoncore.Document) bsoncore.Document {
+	out, _ := editDoc(nil, doc, func(dst []byte, e bsoncore.Element) ([]byte, error) {
+		v := e.Value()
+		switch v.Type {
+		case bsoncore.TypeString:
+			s := v.StringValue()
+			if e.Key() == "errmsg" {
+				return bsoncore.AppendStringElement(dst, e.Key(), p.mapBack(s)), nil
+			}
+			return bsoncore.AppendStringElement(dst, e.Key(), p.mapNamespace(s)), nil
+		case bsoncore.TypeEmbeddedDocument:
+			return bsoncore.AppendDocumentElement(dst, e.Key(), p.mapDeep(v.Data)), nil
+		case bsoncore.TypeArray:
+			return bsoncore.AppendArrayElement(dst, e.Key(), p.mapDeep(v.Data)), nil
+		}
+		return appendElem(dst, e), nil
+	}, nil)
+	return out
 }
 
 // stripField returns doc without any top-level field named field.

@@ -38,6 +38,11 @@ type replyPlan struct {
 	names map[string]string
 	// strip is the tenant field removed from returned documents (field mode).
 	strip string
+	// deep maps the database names in every string of the reply, at any
+	// depth (database mode, explain output): values equal to a mapped name
+	// or namespace ("shop__acme", "shop__acme.docs") turn back into the
+	// application's.
+	deep bool
 	// listDatabases keeps the tenant's databases only, under their
 	// application names (database mode); nil otherwise.
 	listDatabases func(server string) (app string, ok bool)

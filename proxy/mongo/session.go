@@ -259,6 +259,9 @@ func (c *clientSession) upstream() (*upstreamConn, error) {
 	}
 	up, err := c.e.upstream.dial(c.s.Context(), c.e.maxMsg)
 	if err != nil {
+		// The operator's problem (the upstream is down, or no longer takes
+		// the proxy's credentials), not the client's: say so above debug.
+		c.e.log.Warn("mongo: upstream connection failed", "err", err)
 		return nil, err
 	}
 	context.AfterFunc(c.s.Context(), func() { _ = up.Close() })

@@ -17,45 +17,66 @@ import (
 // upstreamConfig is where and how the proxy connects to the datastore.
 type upstreamConfig struct {
 	addr string
-	tls  *tls.Config // nil: plaintext
+	tls  *tls.Config   // nil: plaintext
+	cred *upstreamCred // nil: no authentication
 }
 
-// parseUpstream accepts mongodb://host[:port][/][?tls=true]. The proxy
-// connects with its own identity; credentials in the URL are refused until
-// the proxy can authenticate upstream (SCRAM is not implemented), so that a
-// configuration never silently runs without the authentication it asked for.
+// parseUpstream accepts
+// mongodb://[user:password@]host[:port][/][?tls=true&authSource=admin&authMechanism=SCRAM-SHA-256].
+// With credentials the proxy authenticates every upstream connection with
+// SCRAM (SHA-256 or SHA-1, negotiated when authMechanism is not given).
+// Errors never quote the URL: it may hold the password.
 func parseUpstream(raw string) (upstreamConfig, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return upstreamConfig{}, errors.New("mongo.upstream: not a URL")
+		return upstreamConfig{}, errors.New("mongo.upstream: not a URL (percent-encode reserved characters in the user name and password)")
 	}
 	if u.Scheme != "mongodb" {
 		return upstreamConfig{}, fmt.Errorf("mongo.upstream: scheme %q is not supported; use mongodb://host:port", u.Scheme)
-	}
-	if u.User != nil {
-		return upstreamConfig{}, errors.New("mongo.upstream: credentials in the URL are not supported yet (the proxy cannot authenticate upstream with SCRAM in this build); use a server that trusts the sidecar's network, or remove the credentials")
 	}
 	if u.Host == "" || strings.Contains(u.Host, ",") {
 		return upstreamConfig{}, errors.New("mongo.upstream: exactly one host is required")
 	}
 	if u.Path != "" && u.Path != "/" {
-		return upstreamConfig{}, errors.New("mongo.upstream: a database in the URL is not used; remove it")
+		return upstreamConfig{}, errors.New("mongo.upstream: a database in the URL is not used (use authSource for the credentials' database); remove it")
 	}
 	cfg := upstreamConfig{addr: u.Host}
 	if u.Port() == "" {
 		cfg.addr = net.JoinHostPort(u.Hostname(), "27017")
 	}
+	var source, mechanism string
+	var sourceSet bool
 	for key, vals := range u.Query() {
-		v := strings.ToLower(vals[len(vals)-1])
+		v := vals[len(vals)-1]
 		switch strings.ToLower(key) {
 		case "tls", "ssl":
-			if v == "true" {
+			if strings.ToLower(v) == "true" {
 				cfg.tls = &tls.Config{ServerName: u.Hostname(), MinVersion: tls.VersionTLS12}
 			}
 		case "directconnection":
+		case "authsource":
+			source, sourceSet = v, true
+		case "authmechanism":
+			mechanism = strings.ToUpper(v)
 		default:
 			return upstreamConfig{}, fmt.Errorf("mongo.upstream: option %q is not supported", key)
 		}
+	}
+	if u.User == nil {
+		if sourceSet || mechanism != "" {
+			return upstreamConfig{}, errors.New("mongo.upstream: authSource/authMechanism given without credentials (mongodb://user:password@host)")
+		}
+		return cfg, nil
+	}
+	password, ok := u.User.Password()
+	if !ok {
+		return upstreamConfig{}, errors.New("mongo.upstream: a user without a password; SCRAM needs both (mongodb://user:password@host)")
+	}
+	if sourceSet && (source == "" || source == "$external") {
+		return upstreamConfig{}, fmt.Errorf("mongo.upstream: authSource %q cannot hold SCRAM users", source)
+	}
+	if cfg.cred, err = newUpstreamCred(u.User.Username(), password, source, mechanism); err != nil {
+		return upstreamConfig{}, err
 	}
 	return cfg, nil
 }
@@ -73,7 +94,34 @@ type upstreamConn struct {
 
 const dialTimeout = 10 * time.Second
 
+// dial connects and, with credentials, authenticates with the negotiated
+// mechanism (see Engine.negotiateUpstream).
 func (c upstreamConfig) dial(ctx context.Context, max int) (*upstreamConn, error) {
+	u, err := c.connect(ctx, max)
+	if err != nil {
+		return nil, err
+	}
+	if c.cred == nil {
+		return u, nil
+	}
+	if err := u.authenticate(c.cred, c.cred.mechanism); err != nil {
+		_ = u.Close()
+		return nil, err
+	}
+	return u, nil
+}
+
+// authenticate runs the SCRAM conversation under a deadline.
+func (u *upstreamConn) authenticate(cred *upstreamCred, mechanism string) error {
+	_ = u.conn.SetDeadline(time.Now().Add(dialTimeout))
+	if err := cred.authenticate(u, mechanism); err != nil {
+		return fmt.Errorf("authenticate to the upstream as %q (authSource %s): %w", cred.user, cred.source, err)
+	}
+	return u.conn.SetDeadline(time.Time{})
+}
+
+// connect opens a connection, unauthenticated.
+func (c upstreamConfig) connect(ctx context.Context, max int) (*upstreamConn, error) {
 	d := net.Dialer{Timeout: dialTimeout}
 	var conn net.Conn
 	var err error
