@@ -38,7 +38,25 @@ func (c *StatementCache) Check(text string) *Verdict {
 		return v
 	}
 	c.mu.Unlock()
+	return c.miss(text)
+}
 
+// CheckBytes is Check on text in a message buffer: a cache hit copies
+// nothing (the lookup with string(text) does not allocate).
+func (c *StatementCache) CheckBytes(text []byte) *Verdict {
+	c.mu.Lock()
+	if e, ok := c.items[string(text)]; ok {
+		c.order.MoveToFront(e)
+		v := e.Value.(*cacheEntry).verdict
+		c.mu.Unlock()
+		return v
+	}
+	c.mu.Unlock()
+	return c.miss(string(text))
+}
+
+// miss parses text and caches the verdict.
+func (c *StatementCache) miss(text string) *Verdict {
 	v := c.guard.Check(text)
 	if len(text) > c.maxTextLen {
 		return v

@@ -1,6 +1,9 @@
 package pg
 
-import "testing"
+import (
+	"strconv"
+	"testing"
+)
 
 func TestStatementCache(t *testing.T) {
 	c := NewStatementCache(newTestGuard(true, false), 2)
@@ -16,6 +19,54 @@ func TestStatementCache(t *testing.T) {
 	}
 	if c.Check("SELECT 1") != first {
 		t.Fatal("the most recently used verdict was evicted")
+	}
+	if c.CheckBytes([]byte("SELECT 1")) != first {
+		t.Fatal("CheckBytes did not reuse the cached verdict")
+	}
+	v := c.CheckBytes([]byte("SELECT 4")) // a miss through CheckBytes is cached too
+	if c.Check("SELECT 4") != v {
+		t.Fatal("a verdict from CheckBytes was not cached")
+	}
+	if c.Len() != 2 {
+		t.Fatalf("len = %d", c.Len())
+	}
+}
+
+// BenchmarkCacheHitBytes is the simple Query path: the text is looked up
+// straight from the message buffer.
+func BenchmarkCacheHitBytes(b *testing.B) {
+	c := NewStatementCache(newTestGuard(true, false), 100)
+	text := []byte("SELECT abalance FROM pgbench_accounts WHERE aid = 1")
+	c.Check(string(text))
+	b.ReportAllocs()
+	for b.Loop() {
+		c.CheckBytes(text)
+	}
+}
+
+// BenchmarkCacheHitParallel is the hit path with every core asking at once
+// (one mutex guards the LRU).
+func BenchmarkCacheHitParallel(b *testing.B) {
+	c := NewStatementCache(newTestGuard(true, false), 100)
+	c.Check("SELECT * FROM items WHERE id = $1")
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			c.Check("SELECT * FROM items WHERE id = $1")
+		}
+	})
+}
+
+// BenchmarkCacheMiss is what a statement text not seen before costs (a
+// simple Query with its values inlined, as pgbench -M simple sends): a full
+// parse and walk of the tree.
+func BenchmarkCacheMiss(b *testing.B) {
+	c := NewStatementCache(newTestGuard(true, false), 10000)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		c.Check("SELECT abalance FROM pgbench_accounts WHERE aid = " + strconv.Itoa(i) + ";")
 	}
 }
 

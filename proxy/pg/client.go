@@ -2,6 +2,7 @@ package pg
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"sync"
 	"sync/atomic"
@@ -216,11 +217,11 @@ func (c *clientSession) flushServer() error {
 }
 
 func (c *clientSession) query(frame, body []byte) error {
-	text, _, ok := cstring(body)
-	if !ok {
+	end := bytes.IndexByte(body, 0)
+	if end < 0 {
 		return fatal("08P01", "tenantgate: malformed Query message")
 	}
-	v := c.e.cache.Check(text)
+	v := c.e.cache.CheckBytes(body[:end])
 	if v.Refusal != nil {
 		if v.IfNotExists != nil {
 			if done, err := c.answerIfExists(v.IfNotExists); done || err != nil {

@@ -148,15 +148,14 @@ func (p *Pool) topUp() {
 // Get returns a connection for the caller's exclusive use, preferring one
 // that last served tenant (it needs no tenant switch).
 func (p *Pool) Get(ctx context.Context, tenant string) (*ServerConn, error) {
-	timer := time.NewTimer(p.opts.WaitTimeout)
-	defer timer.Stop()
+	// A free slot is the common case (every transaction of every client
+	// comes here): take it without arming a timer.
 	select {
 	case p.tokens <- struct{}{}:
-	case <-timer.C:
-		return nil, fmt.Errorf("%w: all %d are busy after waiting %s (postgres.pool_size, postgres.pool_timeout)",
-			errPoolTimeout, p.opts.Size, p.opts.WaitTimeout)
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	default:
+		if err := p.waitSlot(ctx); err != nil {
+			return nil, err
+		}
 	}
 	for {
 		p.mu.Lock()
@@ -190,6 +189,21 @@ func (p *Pool) Get(ctx context.Context, tenant string) (*ServerConn, error) {
 	}
 	p.report()
 	return c, nil
+}
+
+// waitSlot waits up to WaitTimeout for a connection slot.
+func (p *Pool) waitSlot(ctx context.Context) error {
+	timer := time.NewTimer(p.opts.WaitTimeout)
+	defer timer.Stop()
+	select {
+	case p.tokens <- struct{}{}:
+		return nil
+	case <-timer.C:
+		return fmt.Errorf("%w: all %d are busy after waiting %s (postgres.pool_size, postgres.pool_timeout)",
+			errPoolTimeout, p.opts.Size, p.opts.WaitTimeout)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (p *Pool) expired(c *ServerConn) bool {
