@@ -33,15 +33,22 @@ type Env struct {
 // NewEnv returns services whose registry knows tenants, all active.
 func NewEnv(t testing.TB, tenants ...string) *Env {
 	t.Helper()
+	entries := make([]policy.Tenant, len(tenants))
+	for i, id := range tenants {
+		entries[i] = policy.Tenant{ID: id, Slug: id, Active: true}
+	}
+	return NewEnvWith(t, entries)
+}
+
+// NewEnvWith returns services whose registry holds entries as given, so a
+// test can have suspended tenants.
+func NewEnvWith(t testing.TB, entries []policy.Tenant) *Env {
+	t.Helper()
 	v, err := policy.NewVerifier(context.Background(), policy.VerifierConfig{Secret: Secret})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(v.Close)
-	entries := make([]policy.Tenant, len(tenants))
-	for i, id := range tenants {
-		entries[i] = policy.Tenant{ID: id, Slug: id, Active: true}
-	}
 	static, err := policy.NewStaticRegistry(entries)
 	if err != nil {
 		t.Fatal(err)

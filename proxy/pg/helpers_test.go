@@ -1,25 +1,19 @@
 package pg
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
-	"io"
-	"log/slog"
 	"net/url"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tenantgate/tenantgate/internal/proxytest"
 	"github.com/tenantgate/tenantgate/internal/testutil"
 	"github.com/tenantgate/tenantgate/policy"
 	"github.com/tenantgate/tenantgate/proxy"
 )
-
-var testSecret = []byte("pg-engine-test-secret-0123456789abcdef")
 
 // Tenants of the test registry; "gone" is suspended.
 const (
@@ -53,23 +47,10 @@ type pgEnv struct {
 	database string
 	addr     string
 	engine   *Engine
-	reg      *prometheus.Registry
-
-	auditMu sync.Mutex
-	audit   bytes.Buffer
+	proxy    *proxytest.Env
 }
 
-func (e *pgEnv) Write(p []byte) (int, error) {
-	e.auditMu.Lock()
-	defer e.auditMu.Unlock()
-	return e.audit.Write(p)
-}
-
-func (e *pgEnv) auditLog() string {
-	e.auditMu.Lock()
-	defer e.auditMu.Unlock()
-	return e.audit.String()
-}
+func (e *pgEnv) auditLog() string { return e.proxy.AuditLog() }
 
 func newPGEnv(t *testing.T, configure func(*Options)) *pgEnv {
 	t.Helper()
@@ -111,11 +92,13 @@ func newPGEnvTLS(t *testing.T, configure func(*Options), tlsConfig *tls.Config) 
 	q.Set("sslmode", "disable")
 	u.RawQuery = q.Encode()
 
-	env := &pgEnv{t: t, adminURL: adminURL, database: database, reg: prometheus.NewRegistry()}
-	metrics := proxy.NewMetrics(env.reg, proxy.MetricsOptions{MaxTenants: 10})
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	env := &pgEnv{t: t, adminURL: adminURL, database: database}
+	env.proxy = proxytest.NewEnvWith(t, []policy.Tenant{
+		{ID: tenantA, Slug: tenantA, Active: true}, {ID: tenantB, Slug: tenantB, Active: true},
+		{ID: "gone", Slug: "gone", Active: false},
+	})
 	opts := Options{Upstream: u.String(), PoolSize: 4, PoolTimeout: 2 * time.Second, ConnectTimeout: 5 * time.Second,
-		Metrics: metrics, Log: log}
+		Metrics: env.proxy.Deps.Metrics, Log: env.proxy.Deps.Log}
 	if configure != nil {
 		configure(&opts)
 	}
@@ -124,45 +107,14 @@ func newPGEnvTLS(t *testing.T, configure func(*Options), tlsConfig *tls.Config) 
 		t.Fatal(err)
 	}
 	env.engine = engine
-
-	v, err := policy.NewVerifier(context.Background(), policy.VerifierConfig{Secret: testSecret})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(v.Close)
-	static, err := policy.NewStaticRegistry([]policy.Tenant{
-		{ID: tenantA, Slug: tenantA, Active: true}, {ID: tenantB, Slug: tenantB, Active: true},
-		{ID: "gone", Slug: "gone", Active: false},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	deps := proxy.Deps{Auth: policy.NewAuthenticator(v, static), Sessions: proxy.NewSessionTable(),
-		Metrics: metrics, Audit: proxy.NewAuditor(log, env, false), Log: log}
-	l, err := proxy.Listen(proxy.ListenerConfig{Protocol: "postgres", Address: "127.0.0.1:0", TLSMode: proxy.TLSNegotiated, TLS: tlsConfig,
-		MaxConnections: 100, HandshakeTimeout: 5 * time.Second}, engine, deps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = l.Serve() }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = l.Shutdown(ctx)
-		engine.Close()
-	})
+	t.Cleanup(engine.Close) // runs after the listener's shutdown, registered below
+	l := env.proxy.Listen(t, proxy.ListenerConfig{Protocol: "postgres", TLSMode: proxy.TLSNegotiated, TLS: tlsConfig,
+		MaxConnections: 100, HandshakeTimeout: 5 * time.Second}, engine)
 	env.addr = l.Addr().String()
 	return env
 }
 
-func (e *pgEnv) token(tenant string) string {
-	e.t.Helper()
-	tok, err := policy.MintHS256(testSecret, "tenant_id", tenant, time.Hour, time.Now())
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return tok
-}
+func (e *pgEnv) token(tenant string) string { return proxytest.Token(e.t, tenant) }
 
 // url is the DSN an application uses: any user, the JWT as password.
 func (e *pgEnv) url(tenant string) string {
