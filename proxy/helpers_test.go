@@ -20,9 +20,14 @@ import (
 
 var testSecret = []byte("proxy-test-secret-0123456789abcdef")
 
-// lineEngine is a minimal line protocol used to drive the listener: the
-// first line is "AUTH <token>"; after that "REFUSE <text>" is refused and
-// any other line is echoed back prefixed with the session's tenant.
+// lineEngine is a minimal line protocol used to drive the listener and the
+// session: "AUTH <token>" authenticates; before that every other line is
+// refused. After it, "REFUSE <text>" is refused, "DEFER" defers expiry by
+// 300 ms, "EXEMPT" exempts the session from the idle timeout, "RESET"
+// deauthenticates, "STOPREADING" sets a 100 ms read deadline as an engine
+// does to interrupt a read, requests of an expired session are answered
+// "ERR reauthenticate", and any other line is echoed back prefixed with the
+// session's tenant.
 type lineEngine struct{}
 
 func (lineEngine) Serve(s *Session) error {
@@ -43,6 +48,20 @@ func (lineEngine) Serve(s *Session) error {
 		case s.Tenant() == "":
 			s.Refuse(ReasonNotAuthenticated, "authenticate first", []byte(line))
 			fmt.Fprintln(s.Conn(), "ERR not_authenticated")
+		case line == "DEFER":
+			s.DeferExpiry(300 * time.Millisecond)
+			fmt.Fprintln(s.Conn(), "OK")
+		case line == "EXEMPT":
+			s.SetIdleExempt(true)
+			fmt.Fprintln(s.Conn(), "OK")
+		case line == "RESET":
+			s.Deauthenticate()
+			fmt.Fprintln(s.Conn(), "OK")
+		case line == "STOPREADING":
+			_ = s.Conn().SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+			fmt.Fprintln(s.Conn(), "OK")
+		case s.Expired():
+			fmt.Fprintln(s.Conn(), "ERR reauthenticate")
 		case strings.HasPrefix(line, "REFUSE "):
 			s.Refuse("test_reason", "refused", []byte(line))
 			fmt.Fprintln(s.Conn(), "ERR refused")
@@ -191,47 +210,5 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// deferEngine is lineEngine with the session options engines may set:
-// "DEFER" defers expiry by 300 ms, "EXEMPT" exempts the session from the
-// idle timeout, "RESET" deauthenticates, "STOPREADING" sets a 100 ms read
-// deadline as an engine does to interrupt a read, and requests of an expired session
-// are answered "ERR reauthenticate".
-type deferEngine struct{}
-
-func (deferEngine) Serve(s *Session) error {
-	r := bufio.NewReader(s.Conn())
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			return err
-		}
-		line = strings.TrimSpace(line)
-		switch {
-		case strings.HasPrefix(line, "AUTH "):
-			if _, err := s.Authenticate(s.Context(), strings.TrimPrefix(line, "AUTH ")); err != nil {
-				fmt.Fprintf(s.Conn(), "ERR %s\n", policy.ReasonOf(err))
-				continue
-			}
-			fmt.Fprintln(s.Conn(), "OK")
-		case line == "DEFER":
-			s.DeferExpiry(300 * time.Millisecond)
-			fmt.Fprintln(s.Conn(), "OK")
-		case line == "EXEMPT":
-			s.SetIdleExempt(true)
-			fmt.Fprintln(s.Conn(), "OK")
-		case line == "RESET":
-			s.Deauthenticate()
-			fmt.Fprintln(s.Conn(), "OK")
-		case line == "STOPREADING":
-			_ = s.Conn().SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-			fmt.Fprintln(s.Conn(), "OK")
-		case s.Expired():
-			fmt.Fprintln(s.Conn(), "ERR reauthenticate")
-		default:
-			fmt.Fprintf(s.Conn(), "%s:%s\n", s.Tenant(), line)
-		}
 	}
 }
