@@ -29,6 +29,7 @@ const (
 	RuleFunctionCall  = "function_call"  // the fast-path FunctionCall message
 	RuleLexing        = "lexer_setting"  // settings that change how statements are read
 	RuleRowSecurity   = "row_security"   // policies, RLS switches, ownership: even with ddl: allow
+	RuleActivity      = "activity"       // other sessions' statement texts (pg_stat_activity)
 )
 
 // lexerSettings change how the server tokenizes statements; were they to
@@ -361,6 +362,9 @@ func (g *Guard) checkNode(m protoreflect.ProtoMessage) *Verdict {
 	case *pg_query.FuncCall:
 		return g.checkFunc(n)
 	case *pg_query.RangeVar:
+		if activityRelations[strings.ToLower(n.GetRelname())] {
+			return refuse(RuleActivity, "%s shows the statements of other sessions, and so other tenants' values; it is not readable through the proxy", strings.ToLower(n.GetRelname()))
+		}
 		if g.opts.TransactionMode && n.GetRelpersistence() == "t" {
 			return refuse(RuleSessionState, "temporary tables outlive the transaction, and in transaction pooling the server connection goes to another client after it")
 		}
@@ -390,10 +394,29 @@ func (g *Guard) checkNode(m protoreflect.ProtoMessage) *Verdict {
 			pg_query.AlterTableType_AT_ChangeOwner:
 			return refuse(RuleRowSecurity, "turning row-level security off or changing a table's owner is not allowed through the proxy")
 		}
+	case *pg_query.ExecuteStmt:
+		// The proxy's own statements (tenantgate_set runs set_config) are
+		// prepared on the server connection: SQL EXECUTE must not reach them.
+		return reservedSQLName(n.GetName())
+	case *pg_query.FetchStmt:
+		return reservedSQLName(n.GetPortalname())
+	case *pg_query.ClosePortalStmt:
+		return reservedSQLName(n.GetPortalname())
+	case *pg_query.DeclareCursorStmt:
+		return reservedSQLName(n.GetPortalname())
 	case *pg_query.IntoClause:
 		if !g.opts.AllowDDL {
 			return refuse(RuleDDL, "SELECT INTO / CREATE TABLE AS creates a table; schema changes are not allowed through the proxy (postgres.ddl: refuse)")
 		}
+	}
+	return nil
+}
+
+// reservedSQLName refuses a statement or portal name of the proxy's own in
+// SQL (EXECUTE, FETCH, CLOSE, DECLARE).
+func reservedSQLName(name string) *Verdict {
+	if strings.HasPrefix(strings.ToLower(name), reservedPrefix) {
+		return refuse(RuleReservedName, "prepared statement and portal names starting with %q are reserved for the proxy", reservedPrefix)
 	}
 	return nil
 }
@@ -407,36 +430,53 @@ func writesSettings(rel *pg_query.RangeVar) *Verdict {
 	return nil
 }
 
+// activityRelations show the statement texts of every session of the
+// proxy's role, that is of every tenant: the literals in them are tenants'
+// data.
+var activityRelations = map[string]bool{"pg_stat_activity": true, "pg_stat_statements": true}
+
 // deniedFunctions maps a function name (without schema) to its rule.
 var deniedFunctions = map[string]string{
-	"set_config":                   RuleSetConfig,
-	"query_to_xml":                 RuleDynamicSQL,
-	"query_to_xmlschema":           RuleDynamicSQL,
-	"query_to_xml_and_xmlschema":   RuleDynamicSQL,
-	"ts_stat":                      RuleDynamicSQL,
-	"ts_rewrite":                   RuleDynamicSQL,
-	"loread":                       RuleLargeObject,
-	"lowrite":                      RuleLargeObject,
-	"pg_read_file":                 RuleServerFiles,
-	"pg_read_binary_file":          RuleServerFiles,
-	"pg_stat_file":                 RuleServerFiles,
-	"pg_file_write":                RuleServerFiles,
-	"pg_file_rename":               RuleServerFiles,
-	"pg_file_unlink":               RuleServerFiles,
-	"pg_file_sync":                 RuleServerFiles,
-	"pg_logdir_ls":                 RuleServerFiles,
-	"pg_terminate_backend":         RuleServerAdmin,
-	"pg_cancel_backend":            RuleServerAdmin,
-	"pg_reload_conf":               RuleServerAdmin,
-	"pg_rotate_logfile":            RuleServerAdmin,
-	"pg_promote":                   RuleServerAdmin,
-	"pg_notify":                    RuleNotify,
-	"pg_advisory_lock":             RuleSessionState,
-	"pg_advisory_lock_shared":      RuleSessionState,
-	"pg_try_advisory_lock":         RuleSessionState,
-	"pg_try_advisory_lock_shared":  RuleSessionState,
-	"pg_import_system_collations":  RuleServerAdmin,
-	"pg_replication_origin_create": RuleServerAdmin,
+	"set_config":                    RuleSetConfig,
+	"query_to_xml":                  RuleDynamicSQL,
+	"query_to_xmlschema":            RuleDynamicSQL,
+	"query_to_xml_and_xmlschema":    RuleDynamicSQL,
+	"ts_stat":                       RuleDynamicSQL,
+	"ts_rewrite":                    RuleDynamicSQL,
+	"table_to_xml":                  RuleDynamicSQL, // selects from a relation named by a value,
+	"table_to_xmlschema":            RuleDynamicSQL, // which the guard cannot judge
+	"table_to_xml_and_xmlschema":    RuleDynamicSQL,
+	"schema_to_xml":                 RuleDynamicSQL,
+	"schema_to_xmlschema":           RuleDynamicSQL,
+	"schema_to_xml_and_xmlschema":   RuleDynamicSQL,
+	"database_to_xml":               RuleDynamicSQL,
+	"database_to_xmlschema":         RuleDynamicSQL,
+	"database_to_xml_and_xmlschema": RuleDynamicSQL,
+	"pg_stat_get_activity":          RuleActivity,
+	"pg_stat_get_backend_activity":  RuleActivity,
+	"pg_stat_statements":            RuleActivity,
+	"loread":                        RuleLargeObject,
+	"lowrite":                       RuleLargeObject,
+	"pg_read_file":                  RuleServerFiles,
+	"pg_read_binary_file":           RuleServerFiles,
+	"pg_stat_file":                  RuleServerFiles,
+	"pg_file_write":                 RuleServerFiles,
+	"pg_file_rename":                RuleServerFiles,
+	"pg_file_unlink":                RuleServerFiles,
+	"pg_file_sync":                  RuleServerFiles,
+	"pg_logdir_ls":                  RuleServerFiles,
+	"pg_terminate_backend":          RuleServerAdmin,
+	"pg_cancel_backend":             RuleServerAdmin,
+	"pg_reload_conf":                RuleServerAdmin,
+	"pg_rotate_logfile":             RuleServerAdmin,
+	"pg_promote":                    RuleServerAdmin,
+	"pg_notify":                     RuleNotify,
+	"pg_advisory_lock":              RuleSessionState,
+	"pg_advisory_lock_shared":       RuleSessionState,
+	"pg_try_advisory_lock":          RuleSessionState,
+	"pg_try_advisory_lock_shared":   RuleSessionState,
+	"pg_import_system_collations":   RuleServerAdmin,
+	"pg_replication_origin_create":  RuleServerAdmin,
 }
 
 // deniedPrefixes are function name prefixes refused whole.

@@ -207,6 +207,12 @@ func TestGuardModes(t *testing.T) {
 		{sql: "ALTER FUNCTION f() SET app.tenant_id = 'x'", ddl: true, rule: RuleTenantSetting},
 		{sql: "ALTER FUNCTION f() SET search_path = public", ddl: true},
 		{sql: "ALTER TABLE items ADD COLUMN x int", ddl: true},
+		{sql: "EXECUTE tenantgate_set('app.tenant_id', 'x')", rule: RuleReservedName},
+		{sql: "CREATE TABLE t AS EXECUTE tenantgate_set('app.tenant_id', 'x')", ddl: true, rule: RuleReservedName},
+		{sql: "EXECUTE mine(1)", transaction: true},
+		{sql: "FETCH 1 FROM tenantgate_p", rule: RuleReservedName},
+		{sql: "SELECT query FROM pg_stat_activity", ddl: true, rule: RuleActivity},
+		{sql: "SELECT table_to_xml('items', true, true, '')", rule: RuleDynamicSQL},
 	}
 	for _, tc := range cases {
 		v := newTestGuard(tc.transaction, tc.ddl).Check(tc.sql)
