@@ -432,8 +432,9 @@ func writesSettings(rel *pg_query.RangeVar) *Verdict {
 
 // activityRelations show the statement texts of every session of the
 // proxy's role, that is of every tenant: the literals in them are tenants'
-// data.
-var activityRelations = map[string]bool{"pg_stat_activity": true, "pg_stat_statements": true}
+// data. pg_prepared_statements belongs here too: in transaction pooling a
+// server connection holds the statements other tenants prepared on it.
+var activityRelations = map[string]bool{"pg_stat_activity": true, "pg_stat_statements": true, "pg_prepared_statements": true}
 
 // deniedFunctions maps a function name (without schema) to its rule.
 var deniedFunctions = map[string]string{
@@ -453,6 +454,7 @@ var deniedFunctions = map[string]string{
 	"database_to_xmlschema":         RuleDynamicSQL,
 	"database_to_xml_and_xmlschema": RuleDynamicSQL,
 	"pg_stat_get_activity":          RuleActivity,
+	"pg_prepared_statement":         RuleActivity,
 	"pg_stat_get_backend_activity":  RuleActivity,
 	"pg_stat_statements":            RuleActivity,
 	"loread":                        RuleLargeObject,

@@ -144,6 +144,8 @@ func TestRedTeamActivityLeak(t *testing.T) {
 		"SELECT string_agg(query, '|') FROM pg_stat_activity",
 		"SELECT string_agg(query, '|') FROM pg_stat_get_activity(NULL)",
 		"SELECT table_to_xml('pg_catalog.pg_stat_activity', true, false, '')::text",
+		"SELECT string_agg(statement, '|') FROM pg_prepared_statements",
+		"SELECT string_agg(statement, '|') FROM pg_catalog.pg_prepared_statement()",
 	} {
 		var s *string
 		_, err := tx.Exec(ctx, "SAVEPOINT s")
