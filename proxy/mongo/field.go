@@ -75,6 +75,11 @@ func (f *fieldScoper) scope(cmd *command, class commandClass, tenant string) (*O
 		if body.Lookup("viewOn").Type != 0 || body.Lookup("pipeline").Type != 0 {
 			return nil, nil, refuse(codeUnauthorized, reasonForbidden, "views are not allowed in field mode: a view's pipeline runs over every tenant's documents")
 		}
+		for _, k := range sharedCreateOptions {
+			if body.Lookup(k).Type != 0 {
+				return nil, nil, refuse(codeUnauthorized, reasonForbidden, "create with %s is not allowed in field mode: it would act on every tenant's documents", k)
+			}
+		}
 	case classCreateIndex:
 		out.Body, err = f.rewriteIndexes(body)
 	case classExplain:
@@ -86,6 +91,14 @@ func (f *fieldScoper) scope(cmd *command, class commandClass, tenant string) (*O
 		return nil, nil, err
 	}
 	return &out, plan, nil
+}
+
+// sharedCreateOptions are create options that act on every document of the
+// (shared) collection: a capped size evicts, a TTL deletes, a validator
+// rejects other tenants' writes.
+var sharedCreateOptions = []string{
+	"capped", "size", "max", "validator", "validationLevel", "validationAction",
+	"expireAfterSeconds", "timeseries", "clusteredIndex",
 }
 
 var simpleCollation = bsoncore.BuildDocument(nil, bsoncore.AppendStringElement(nil, "locale", "simple"))
@@ -348,6 +361,9 @@ func (f *fieldScoper) rewriteIndexes(body bsoncore.Document) (bsoncore.Document,
 		for i, spec := range specs {
 			if spec.Lookup("partialFilterExpression").Type != 0 {
 				return nil, refuse(codeUnauthorized, reasonForbidden, "partial indexes are not supported in field mode")
+			}
+			if spec.Lookup("expireAfterSeconds").Type != 0 {
+				return nil, refuse(codeUnauthorized, reasonForbidden, "TTL indexes are not allowed in field mode: they delete every tenant's documents")
 			}
 			if err := refuseCollation(spec); err != nil {
 				return nil, err

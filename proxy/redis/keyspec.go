@@ -281,6 +281,17 @@ func (c *commandInfo) appendKeyPositions(dst []int, args [][]byte) ([]int, error
 			}
 			dst = append(dst, i)
 		}
+		// The key spec names the key after the first occurrence of the
+		// keyword, but a command's own parser may take a later one
+		// (GEORADIUS ... STORE a STORE b stores into b): a repeat of the
+		// keyword after the keys is refused.
+		if ks.begin.keyword != "" && ks.begin.startFrom > 0 {
+			for i := max(last+1, first); i < argc; i++ {
+				if strings.EqualFold(string(args[i]), ks.begin.keyword) {
+					return dst, errKeySpecMismatch
+				}
+			}
+		}
 	}
 	return dst, nil
 }
