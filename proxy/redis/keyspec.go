@@ -303,7 +303,8 @@ func searchKeyword(args [][]byte, keyword string, startFrom int) (int, bool) {
 	argc := len(args)
 	start, end := startFrom, argc-1
 	if startFrom < 0 {
-		start, end = argc+startFrom, 1
+		// Backwards down to argument 1 included, as Redis searches.
+		start, end = argc+startFrom, 0
 	}
 	for i := start; i != end && i >= 1 && i < argc; {
 		if strings.EqualFold(string(args[i]), keyword) {

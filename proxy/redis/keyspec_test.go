@@ -58,3 +58,37 @@ func TestLoadKeySpecTableRefusesGarbage(t *testing.T) {
 		}
 	}
 }
+
+// searchKeyword must find exactly what Redis finds (db.c, keyword search),
+// or a key would reach the server unprefixed.
+func TestSearchKeywordMatchesRedis(t *testing.T) {
+	args := func(s ...string) [][]byte {
+		out := make([][]byte, len(s))
+		for i, a := range s {
+			out[i] = []byte(a)
+		}
+		return out
+	}
+	tests := []struct {
+		name      string
+		args      [][]byte
+		startFrom int
+		want      int
+		found     bool
+	}{
+		{"forward", args("cmd", "a", "KEYS", "k"), 1, 3, true},
+		{"forward is case-insensitive", args("cmd", "keys", "k"), 1, 2, true},
+		{"forward skips the last argument", args("cmd", "a", "KEYS"), 1, 0, false},
+		{"backward", args("cmd", "KEYS", "k", "x"), -1, 2, true},
+		{"backward reaches argument 1", args("cmd", "KEYS", "k"), -1, 2, true},
+		{"backward from the end", args("cmd", "k", "x", "KEYS"), -1, 4, true},
+		{"absent", args("cmd", "a", "b"), 1, 0, false},
+		{"start beyond the arguments", args("cmd"), -5, 0, false},
+	}
+	for _, tt := range tests {
+		got, found := searchKeyword(tt.args, "KEYS", tt.startFrom)
+		if got != tt.want || found != tt.found {
+			t.Errorf("%s: searchKeyword = %d, %v; want %d, %v", tt.name, got, found, tt.want, tt.found)
+		}
+	}
+}
