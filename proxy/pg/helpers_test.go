@@ -202,3 +202,14 @@ func (e *pgEnv) allRows() []string {
 	}
 	return out
 }
+
+// seedSecrets gives each tenant a row with the same id, "a-secret" and
+// "b-secret", and returns a client of each and all rows as they stand, for
+// attack tests to check that B's row stayed unseen and unchanged.
+func (e *pgEnv) seedSecrets() (a, b *pgx.Conn, before []string) {
+	e.t.Helper()
+	a, b = e.client(tenantA), e.client(tenantB)
+	mustExec(e.t, a, "INSERT INTO items (id, name) VALUES (1, 'a-secret')")
+	mustExec(e.t, b, "INSERT INTO items (id, name) VALUES (1, 'b-secret')")
+	return a, b, e.allRows()
+}

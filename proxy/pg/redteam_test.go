@@ -16,10 +16,7 @@ import (
 func TestRedTeamAttacks(t *testing.T) {
 	env := newPGEnv(t, poolOf(1))
 	ctx := context.Background()
-	a, b := env.client(tenantA), env.client(tenantB)
-	mustExec(t, a, "INSERT INTO items (id, name) VALUES (1, 'a-secret')")
-	mustExec(t, b, "INSERT INTO items (id, name) VALUES (1, 'b-secret')")
-	before := env.allRows()
+	a, b, before := env.seedSecrets()
 
 	attacks := []struct{ sql, rule string }{
 		// The proxy's own server-side prepared statements, reached by SQL EXECUTE.
@@ -170,10 +167,7 @@ func TestRedTeamActivityLeak(t *testing.T) {
 // holds A's tenant and sees only A's rows.
 func TestRedTeamProtocol(t *testing.T) {
 	env := newPGEnv(t, poolOf(1))
-	a, b := env.client(tenantA), env.client(tenantB)
-	mustExec(t, a, "INSERT INTO items (id, name) VALUES (1, 'a-secret')")
-	mustExec(t, b, "INSERT INTO items (id, name) VALUES (1, 'b-secret')")
-	before := env.allRows()
+	a, b, before := env.seedSecrets()
 	h, err := a.PgConn().Hijack()
 	if err != nil {
 		t.Fatal(err)

@@ -29,10 +29,7 @@ func assertRefused(t *testing.T, err error, rule string) {
 func TestRefusalsThroughProxy(t *testing.T) {
 	env := newPGEnv(t, poolOf(1))
 	ctx := context.Background()
-	a, b := env.client(tenantA), env.client(tenantB)
-	mustExec(t, a, "INSERT INTO items (id, name) VALUES (1, 'a-secret')")
-	mustExec(t, b, "INSERT INTO items (id, name) VALUES (1, 'b-secret')")
-	before := env.allRows()
+	a, b, before := env.seedSecrets()
 
 	attacks := []struct{ sql, rule string }{
 		{"SET app.tenant_id = 'globex'", RuleTenantSetting},
