@@ -143,8 +143,7 @@ pgbench -i -q -s "$scale" "$owner_url" >"$workdir/logs/init.log" 2>&1 ||
 
 tg_log "building tenantgate"
 go build -o "$workdir/tenantgate" ./cmd/tenantgate
-TENANTGATE_JWT_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-export TENANTGATE_JWT_SECRET
+tg_dev_secret
 tg_port=$(tg_free_port)
 admin_port=$(tg_free_port)
 cat >"$workdir/tenantgate.yaml" <<YAML

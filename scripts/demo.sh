@@ -89,8 +89,7 @@ go build -o "$workdir/ragcore" ./cmd/ragcore
 tg=$workdir/tenantgate
 rc=$workdir/ragcore
 
-TENANTGATE_JWT_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-export TENANTGATE_JWT_SECRET
+tg_dev_secret
 admin_port=$(tg_free_port)
 pg_port=$(tg_free_port)
 redis_port=$(tg_free_port)

@@ -52,3 +52,10 @@ tg_free_port() {
 	done
 	tg_die "no free port found"
 }
+
+# tg_dev_secret exports TENANTGATE_JWT_SECRET as 32 random bytes in hex, the
+# HS256 secret a throwaway tenantgate (demo, benchmarks) signs its tokens with.
+tg_dev_secret() {
+	TENANTGATE_JWT_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+	export TENANTGATE_JWT_SECRET
+}
