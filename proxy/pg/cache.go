@@ -6,8 +6,11 @@ import (
 )
 
 // StatementCache remembers the guard's verdict per statement text, so a hot
-// statement is parsed once. It is a bounded LRU shared by all sessions;
-// texts longer than maxTextLen are checked every time rather than kept.
+// statement is parsed once. Texts that differ only in their numeric
+// literals share one verdict (see appendVerdictKey), so an application that
+// inlines numbers into its SQL is parsed once per statement shape, not once
+// per value. It is a bounded LRU shared by all sessions; texts longer than
+// maxTextLen are checked every time rather than kept.
 type StatementCache struct {
 	guard      *Guard
 	capacity   int
@@ -19,7 +22,7 @@ type StatementCache struct {
 }
 
 type cacheEntry struct {
-	text    string
+	key     string
 	verdict *Verdict
 }
 
@@ -29,48 +32,53 @@ func NewStatementCache(guard *Guard, capacity int) *StatementCache {
 }
 
 // Check returns the verdict on text, from the cache when it has one.
-func (c *StatementCache) Check(text string) *Verdict {
-	c.mu.Lock()
-	if e, ok := c.items[text]; ok {
-		c.order.MoveToFront(e)
-		v := e.Value.(*cacheEntry).verdict
-		c.mu.Unlock()
-		return v
-	}
-	c.mu.Unlock()
-	return c.miss(text)
-}
+func (c *StatementCache) Check(text string) *Verdict { return check(c, text) }
 
 // CheckBytes is Check on text in a message buffer: a cache hit copies
-// nothing (the lookup with string(text) does not allocate).
-func (c *StatementCache) CheckBytes(text []byte) *Verdict {
+// nothing (the key of a short text is built on the stack, and the lookup
+// with string(key) does not allocate).
+func (c *StatementCache) CheckBytes(text []byte) *Verdict { return check(c, text) }
+
+func check[T string | []byte](c *StatementCache, text T) *Verdict {
+	if len(text) > c.maxTextLen || len(text) > 0 && text[0] == keyMasked {
+		return c.guard.Check(string(text)) // not cached; no protocol text starts with NUL
+	}
+	var scratch [256]byte
+	key, masked := appendVerdictKey(scratch[:0], text)
 	c.mu.Lock()
-	if e, ok := c.items[string(text)]; ok {
+	var e *list.Element
+	var ok bool
+	if masked {
+		e, ok = c.items[string(key)]
+	} else {
+		e, ok = c.items[string(text)]
+	}
+	if ok {
 		c.order.MoveToFront(e)
 		v := e.Value.(*cacheEntry).verdict
 		c.mu.Unlock()
 		return v
 	}
 	c.mu.Unlock()
-	return c.miss(string(text))
+	if !masked {
+		return c.miss(string(text), string(text))
+	}
+	return c.miss(string(key), string(text))
 }
 
-// miss parses text and caches the verdict.
-func (c *StatementCache) miss(text string) *Verdict {
+// miss parses text and caches the verdict under key.
+func (c *StatementCache) miss(key, text string) *Verdict {
 	v := c.guard.Check(text)
-	if len(text) > c.maxTextLen {
-		return v
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.items[text]; ok {
+	if _, ok := c.items[key]; ok {
 		return v // another session parsed it meanwhile
 	}
-	c.items[text] = c.order.PushFront(&cacheEntry{text: text, verdict: v})
+	c.items[key] = c.order.PushFront(&cacheEntry{key: key, verdict: v})
 	if c.order.Len() > c.capacity {
 		oldest := c.order.Back()
 		c.order.Remove(oldest)
-		delete(c.items, oldest.Value.(*cacheEntry).text)
+		delete(c.items, oldest.Value.(*cacheEntry).key)
 	}
 	return v
 }

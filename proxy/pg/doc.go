@@ -14,7 +14,8 @@
 //   - Guard (guard.go): every simple Query string and every Parse is parsed
 //     with PostgreSQL's own parser (pg_query_go) and judged on the parse
 //     tree, walked generically so that no node can hide a function call.
-//     Verdicts are cached by text (StatementCache). Refusals are answered
+//     Verdicts are cached by text with its numeric literals masked
+//     (StatementCache, verdictkey.go). Refusals are answered
 //     as PostgreSQL would answer an error, in order, and the session stays
 //     usable.
 //   - Pooling (pool.go, server.go): upstream connections belong to the
