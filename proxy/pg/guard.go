@@ -30,6 +30,7 @@ const (
 	RuleLexing        = "lexer_setting"  // settings that change how statements are read
 	RuleRowSecurity   = "row_security"   // policies, RLS switches, ownership: even with ddl: allow
 	RuleActivity      = "activity"       // other sessions' statement texts (pg_stat_activity)
+	RuleTableLock     = "table_lock"     // LOCK modes that block other tenants' reads or writes
 )
 
 // lexerSettings change how the server tokenizes statements; were they to
@@ -208,8 +209,19 @@ func (g *Guard) checkTopLevel(stmt *pg_query.Node) *Verdict {
 	case *pg_query.Node_SelectStmt, *pg_query.Node_InsertStmt, *pg_query.Node_UpdateStmt,
 		*pg_query.Node_DeleteStmt, *pg_query.Node_MergeStmt, *pg_query.Node_VariableShowStmt,
 		*pg_query.Node_ExplainStmt, *pg_query.Node_FetchStmt, *pg_query.Node_ClosePortalStmt,
-		*pg_query.Node_ExecuteStmt, *pg_query.Node_LockStmt, *pg_query.Node_CallStmt,
-		*pg_query.Node_ConstraintsSetStmt:
+		*pg_query.Node_ExecuteStmt, *pg_query.Node_CallStmt, *pg_query.Node_ConstraintsSetStmt:
+		return allowed
+	case *pg_query.Node_LockStmt:
+		// A table lock holds the whole table, every tenant's rows. SHARE
+		// and stronger block other tenants' INSERT/UPDATE/DELETE (ACCESS
+		// EXCLUSIVE, the default, their SELECTs too) for as long as the
+		// transaction stays open. The weaker modes are what ordinary
+		// statements take anyway. With ddl: allow, ALTER TABLE could hold
+		// the same locks, so they are allowed there.
+		const shareLock = 5 // ShareLock in lockdefs.h; stronger modes are larger
+		if !g.opts.AllowDDL && n.LockStmt.GetMode() >= shareLock {
+			return refuse(RuleTableLock, "LOCK TABLE in SHARE mode or stronger blocks other tenants' statements on the table; use SELECT ... FOR UPDATE on your own rows, or a weaker mode (ROW EXCLUSIVE, SHARE UPDATE EXCLUSIVE)")
+		}
 		return allowed
 	case *pg_query.Node_TransactionStmt:
 		switch n.TransactionStmt.GetKind() {

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -74,6 +75,8 @@ func TestRedTeamAttacks(t *testing.T) {
 		{"CREATE TABLE stolen AS SELECT * FROM items", RuleDDL},
 		{"SELECT * INTO stolen FROM items", RuleDDL},
 		{"TRUNCATE items", RuleTruncate},
+		{"LOCK TABLE items", RuleTableLock},
+		{"LOCK TABLE items IN SHARE MODE NOWAIT", RuleTableLock},
 		{"PREPARE tenantgate_x AS SELECT 1", RuleReservedName},
 		// Allowed by the guard, refused by PostgreSQL (the proxy's role is
 		// neither superuser nor BYPASSRLS nor the owner).
@@ -118,6 +121,40 @@ func TestRedTeamAttacks(t *testing.T) {
 	var n int
 	if err := a.QueryRow(ctx, "SELECT count(*) FROM pg_stats WHERE tablename = 'items'").Scan(&n); err != nil || n != 0 {
 		t.Fatalf("pg_stats shows items' values to a tenant: %d, %v", n, err)
+	}
+}
+
+// A tenant holding a table lock inside an open transaction must not stall
+// another tenant: the modes that would are refused, and the ones allowed do
+// not block B's writes.
+func TestRedTeamTableLockDoesNotBlockOtherTenant(t *testing.T) {
+	env := newPGEnv(t, poolOf(2))
+	ctx := context.Background()
+	a, b := env.client(tenantA), env.client(tenantB)
+	for _, lock := range []string{"LOCK TABLE items", "LOCK TABLE items IN EXCLUSIVE MODE", "LOCK TABLE items IN ROW EXCLUSIVE MODE"} {
+		tx, err := a.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, lockErr := tx.Exec(ctx, lock)
+		wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		_, err = b.Exec(wctx, "INSERT INTO items (id, name) VALUES (900, 'b-during-lock')")
+		cancel()
+		if err != nil {
+			t.Fatalf("with A inside %q (%v), B's insert failed: %v", lock, lockErr, err)
+		}
+		if strings.Contains(lock, "ROW EXCLUSIVE") {
+			if lockErr != nil {
+				t.Fatalf("%q refused: %v", lock, lockErr)
+			}
+		} else {
+			assertRefused(t, lockErr, RuleTableLock)
+		}
+		_ = tx.Rollback(ctx)
+		mustExec(t, b, "DELETE FROM items WHERE id = 900")
+		if got := names(t, a); slices.Contains(got, "b-during-lock") {
+			t.Fatalf("A sees B's row: %v", got)
+		}
 	}
 }
 
