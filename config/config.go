@@ -173,6 +173,15 @@ type Postgres struct {
 	TenantSetting  string    `yaml:"tenant_setting"`  // default app.tenant_id
 	DDL            string    `yaml:"ddl"`             // refuse (default) or allow
 	AllowUnsafe    bool      `yaml:"allow_unsafe"`    // start despite a critical pg audit finding
+	// TenantSignature turns on hardened mode: the proxy also sets an HMAC
+	// of the tenant id, which the policies check (docs/postgres.md).
+	TenantSignature *TenantSignature `yaml:"tenant_signature"`
+}
+
+// TenantSignature configures PostgreSQL's hardened mode.
+type TenantSignature struct {
+	Key     Secret `yaml:"key"`     // HMAC-SHA256 key, at least 32 bytes
+	Setting string `yaml:"setting"` // default: the tenant setting's prefix + tenant_sig
 }
 
 // Redis configures the Redis listener.
@@ -280,6 +289,10 @@ func (c *Config) setDefaults() {
 		setDefault(&p.PoolTimeout, Duration(5*time.Second))
 		setDefault(&p.TenantSetting, "app.tenant_id")
 		setDefault(&p.DDL, "refuse")
+		if ts := p.TenantSignature; ts != nil {
+			prefix, _, _ := strings.Cut(p.TenantSetting, ".")
+			setDefault(&ts.Setting, prefix+".tenant_sig")
+		}
 	}
 	if r := c.Redis; r != nil {
 		r.Listener.setDefaults()
@@ -460,6 +473,16 @@ func (c *Config) validateEngines() error {
 		}
 		if p.RequireTLS && p.TLS == nil {
 			return fieldError("postgres.require_tls", "needs postgres.tls")
+		}
+		if ts := p.TenantSignature; ts != nil {
+			if len(ts.Key) < 32 {
+				return fieldError("postgres.tenant_signature.key", "is %d bytes; use at least 32 random bytes", len(ts.Key))
+			}
+			// The guard refuses writes under the tenant setting's prefix only.
+			prefix, _, _ := strings.Cut(p.TenantSetting, ".")
+			if !validSettingName(ts.Setting) || !strings.HasPrefix(ts.Setting, prefix+".") || ts.Setting == p.TenantSetting {
+				return fieldError("postgres.tenant_signature.setting", "%q must be another setting under %q, which the guard protects", ts.Setting, prefix+".")
+			}
 		}
 	}
 	if r := c.Redis; r != nil {

@@ -32,6 +32,9 @@ func TestParseFullExample(t *testing.T) {
 	if cfg.Postgres.PoolMode != "transaction" || cfg.Postgres.TenantSetting != "app.tenant_id" || cfg.Redis.KeyPrefix != "t:{tenant}:" {
 		t.Errorf("engine defaults not applied: %+v %+v", cfg.Postgres, cfg.Redis)
 	}
+	if ts := cfg.Postgres.TenantSignature; ts == nil || ts.Setting != "app.tenant_sig" || string(ts.Key) != testSecret+"-signing" {
+		t.Errorf("postgres.tenant_signature = %+v, want the key and the default setting", ts)
+	}
 	if got := len(cfg.Listeners()); got != 4 {
 		t.Errorf("Listeners() = %d sections, want 4", got)
 	}
@@ -43,7 +46,7 @@ func TestMarshalRedactsSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, secret := range []string{testSecret, "s3cret", ":pw@", "neo4j-dev-password"} {
+	for _, secret := range []string{testSecret, "s3cret", ":pw@", "neo4j-dev-password", "-signing"} {
 		if strings.Contains(string(out), secret) {
 			t.Errorf("printed config contains secret %q:\n%s", secret, out)
 		}
@@ -80,6 +83,8 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 		{"same listen twice", "jwt: {secret: " + testSecret + "}\nadmin: {listen: 127.0.0.1:7000}\nredis: {listen: 127.0.0.1:7000, upstream: redis://h:1}\n", nil, "redis.listen: 127.0.0.1:7000 is also admin.listen"},
 		{"missing upstream", "jwt: {secret: " + testSecret + "}\npostgres: {listen: 127.0.0.1:1}\n", nil, "postgres.upstream: is required"},
 		{"bad pool mode", "jwt: {secret: " + testSecret + "}\npostgres: {listen: 127.0.0.1:1, upstream: 'postgres://h/db', pool_mode: statement}\n", nil, `postgres.pool_mode: "statement" is not transaction or session`},
+		{"short tenant signature key", "jwt: {secret: " + testSecret + "}\npostgres: {listen: 127.0.0.1:1, upstream: 'postgres://h/db', tenant_signature: {key: short}}\n", nil, "postgres.tenant_signature.key: is 5 bytes"},
+		{"tenant signature outside the guarded prefix", "jwt: {secret: " + testSecret + "}\npostgres: {listen: 127.0.0.1:1, upstream: 'postgres://h/db', tenant_signature: {key: " + testSecret + ", setting: other.sig}}\n", nil, `postgres.tenant_signature.setting: "other.sig" must be another setting under "app."`},
 		{"prefix without tenant", "jwt: {secret: " + testSecret + "}\nredis: {listen: 127.0.0.1:1, upstream: redis://h:1, key_prefix: 'x:'}\n", nil, "redis.key_prefix"},
 		{"url error hides password", "registry: {postgres: 'mysql://u:hunter2@h/db'}\n", nil, `registry.postgres: scheme "mysql"`},
 		{"empty file", "", nil, "the file is empty"},

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/tenantgate/tenantgate/internal/sidecar"
 	"github.com/tenantgate/tenantgate/proxy/pg"
 )
 
@@ -65,7 +66,11 @@ func cmdPGAudit(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("pg audit: connect with postgres.upstream: %w", err)
 	}
 	defer conn.Close(context.Background())
-	posture, err := pg.CheckPosture(ctx, conn, pg.PostureOptions{Schemas: schemas, TenantSetting: cfg.Postgres.TenantSetting})
+	signer, err := sidecar.PostgresSigner(cfg.Postgres)
+	if err != nil {
+		return fmt.Errorf("pg audit: %w", err)
+	}
+	posture, err := pg.CheckPosture(ctx, conn, pg.PostureOptions{Schemas: schemas, TenantSetting: cfg.Postgres.TenantSetting, Signer: signer})
 	if err != nil {
 		return fmt.Errorf("pg audit: %w", err)
 	}
@@ -111,8 +116,12 @@ func cmdPGMigrate(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("pg migrate: connect: %w", err)
 	}
 	defer conn.Close(context.Background())
+	signer, err := sidecar.PostgresSigner(cfg.Postgres)
+	if err != nil {
+		return fmt.Errorf("pg migrate: %w", err)
+	}
 	stmts, err := pg.PlanMigration(ctx, conn, pg.MigrateOptions{
-		Table: *table, TenantSetting: cfg.Postgres.TenantSetting, ExistingTenant: *tenant,
+		Table: *table, TenantSetting: cfg.Postgres.TenantSetting, ExistingTenant: *tenant, Signer: signer,
 	})
 	if err != nil {
 		return fmt.Errorf("pg migrate: %w", err)
@@ -120,10 +129,13 @@ func cmdPGMigrate(args []string, stdout, stderr io.Writer) error {
 	for _, s := range stmts {
 		fmt.Fprintf(stdout, "%s;\n", s)
 	}
+	if signer != nil {
+		fmt.Fprintln(stdout, "-- and, with --apply, postgres.tenant_signature.key into tenantgate.tenant_signing_key (not printed)")
+	}
 	if !*apply {
 		return nil
 	}
-	if err := pg.ApplyMigration(ctx, conn, stmts); err != nil {
+	if err := pg.ApplyMigration(ctx, conn, stmts, signer); err != nil {
 		return fmt.Errorf("pg migrate: apply: %w", err)
 	}
 	fmt.Fprintf(stderr, "applied %d statements to %s\n", len(stmts), *table)

@@ -12,17 +12,18 @@ import (
 	"github.com/tenantgate/tenantgate/internal/testutil"
 )
 
-// TestPGAuditAndMigrate: audit reports an unsafe table and exits 1; migrate
-// turns a plain single-tenant table into a tenant-scoped one, after which the
-// audit passes.
-func TestPGAuditAndMigrate(t *testing.T) {
-	ownerURL := testutil.NewPostgresDB(t)
+// newAuditDB is a fresh database with a plain table notes (one row) and a
+// tenant table leaky without RLS, and a non-owner role that may use both;
+// it returns the owner's connection and URL and the role's URL.
+func newAuditDB(t *testing.T) (owner *pgx.Conn, ownerURL, roleURL string) {
+	t.Helper()
+	ownerURL = testutil.NewPostgresDB(t)
 	ctx := context.Background()
 	owner, err := pgx.Connect(ctx, ownerURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer owner.Close(ctx)
+	t.Cleanup(func() { _ = owner.Close(context.Background()) })
 	role := testutil.UniqueName("tg_app_")
 	for _, stmt := range []string{
 		"CREATE TABLE notes (id int PRIMARY KEY, body text)",
@@ -49,8 +50,17 @@ func TestPGAuditAndMigrate(t *testing.T) {
 		t.Fatal(err)
 	}
 	u.User = url.User(role)
+	return owner, ownerURL, u.String()
+}
+
+// TestPGAuditAndMigrate: audit reports an unsafe table and exits 1; migrate
+// turns a plain single-tenant table into a tenant-scoped one, after which the
+// audit passes.
+func TestPGAuditAndMigrate(t *testing.T) {
+	owner, ownerURL, roleURL := newAuditDB(t)
+	ctx := context.Background()
 	path := writeConfig(t, fmt.Sprintf("jwt: {secret: %s}\ntenants: [{id: acme}]\npostgres: {listen: %q, upstream: %q}\n",
-		testSecret, freeAddr(t), u.String()))
+		testSecret, freeAddr(t), roleURL))
 
 	code, out, errOut := runCLI("pg", "audit", "--config", path)
 	if code != 1 || !strings.Contains(out, "leaky") || !strings.Contains(out, "critical") {
@@ -89,5 +99,38 @@ func TestPGUsage(t *testing.T) {
 	path := writeConfig(t, "jwt: {secret: "+testSecret+"}\n")
 	if code, _, errOut := runCLI("pg", "audit", "--config", path); code == 0 || !strings.Contains(errOut, "no postgres section") {
 		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+}
+
+// TestPGMigrateHardened: with postgres.tenant_signature, migrate creates the
+// signature function and stores the key without printing it, the audit
+// passes, and an audit with another key reports that the stored key is not
+// the proxy's.
+func TestPGMigrateHardened(t *testing.T) {
+	owner, ownerURL, roleURL := newAuditDB(t)
+	ctx := context.Background()
+	if _, err := owner.Exec(ctx, "DROP TABLE leaky"); err != nil {
+		t.Fatal(err)
+	}
+	const key = "hardened-mode-key-0123456789abcdefghij"
+	config := func(key string) string {
+		return writeConfig(t, fmt.Sprintf("jwt: {secret: %s}\ntenants: [{id: acme}]\npostgres: {listen: %q, upstream: %q, tenant_signature: {key: %q}}\n",
+			testSecret, freeAddr(t), roleURL, key))
+	}
+	path := config(key)
+	code, out, errOut := runCLI("pg", "migrate", "--config", path, "--table", "notes", "--url", ownerURL, "--tenant", "acme", "--apply")
+	if code != 0 || !strings.Contains(out, "tenantgate.current_tenant()") {
+		t.Fatalf("migrate --apply: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if strings.Contains(out+errOut, key) || strings.Contains(out, "\\x") {
+		t.Fatalf("migrate printed key material:\n%s", out)
+	}
+	code, out, errOut = runCLI("pg", "audit", "--config", path)
+	if code != 0 {
+		t.Fatalf("audit after a hardened migrate: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	code, out, _ = runCLI("pg", "audit", "--config", config("another-key-just-as-long-0123456789abc"))
+	if code != 1 || !strings.Contains(out, "does not accept the proxy's signatures") {
+		t.Fatalf("audit with another key: exit %d\n%s", code, out)
 	}
 }

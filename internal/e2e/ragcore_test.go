@@ -330,7 +330,7 @@ func newStack(t *testing.T) *stack {
 		if err != nil {
 			t.Fatalf("migrate %s: %v", table, err)
 		}
-		if err := pgproxy.ApplyMigration(ctx, conn, stmts); err != nil {
+		if err := pgproxy.ApplyMigration(ctx, conn, stmts, nil); err != nil {
 			t.Fatalf("migrate %s: %v", table, err)
 		}
 	}

@@ -96,13 +96,26 @@ func newBoltEngine(_ context.Context, cfg *config.Config, deps proxy.Deps) (prox
 	return e, proxy.TLSDirect, nil
 }
 
+// PostgresSigner is hardened mode's tenant signer of p, or nil when
+// postgres.tenant_signature is not configured.
+func PostgresSigner(p *config.Postgres) (*pgproxy.TenantSigner, error) {
+	if p.TenantSignature == nil {
+		return nil, nil
+	}
+	return pgproxy.NewTenantSigner([]byte(p.TenantSignature.Key), p.TenantSignature.Setting)
+}
+
 func newPostgresEngine(ctx context.Context, cfg *config.Config, deps proxy.Deps) (proxy.Engine, proxy.TLSMode, error) {
 	p := cfg.Postgres
+	signer, err := PostgresSigner(p)
+	if err != nil {
+		return nil, 0, err
+	}
 	e, err := pgproxy.New(pgproxy.Options{
 		Upstream: string(p.Upstream), Databases: p.Databases, RequireTLS: p.RequireTLS,
 		SessionPooling: p.PoolMode == "session", PoolSize: p.PoolSize, MinIdle: p.MinIdle, MaxLifetime: p.MaxLifetime.D(),
 		ConnectTimeout: p.ConnectTimeout.D(), PoolTimeout: p.PoolTimeout.D(), TenantSetting: p.TenantSetting,
-		AllowDDL: p.DDL == "allow", Metrics: deps.Metrics, Log: deps.Log,
+		AllowDDL: p.DDL == "allow", Signer: signer, Metrics: deps.Metrics, Log: deps.Log,
 	})
 	if err != nil {
 		return nil, 0, err

@@ -27,6 +27,7 @@ type Options struct {
 	PoolTimeout    time.Duration
 	HealthInterval time.Duration // how often idle upstream connections are checked, default 30s
 	TenantSetting  string        // default app.tenant_id
+	Signer         *TenantSigner // hardened mode: also set the tenant's signature (signature.go)
 	AllowDDL       bool
 	CacheSize      int // statement verdicts kept, default 10000
 	Metrics        *proxy.Metrics

@@ -19,6 +19,10 @@ type MigrateOptions struct {
 	TenantSetting  string // default app.tenant_id
 	PolicyName     string // default tenant_isolation
 	ExistingTenant string // the tenant of rows already in the table; needed when it has rows and no tenant column
+	// Signer, in hardened mode: the policy and the column default use
+	// tenantgate.current_tenant(), created by the plan; the key is not in
+	// the plan (it would be printed) but stored by ApplyMigration.
+	Signer *TenantSigner
 }
 
 func (o *MigrateOptions) setDefaults() {
@@ -38,7 +42,9 @@ func (o *MigrateOptions) setDefaults() {
 // column with its default from the tenant setting and NOT NULL, primary key
 // and unique constraints rebuilt with the tenant column first, Row-Level
 // Security enabled and forced, and one policy for reads and writes that
-// reads the setting in a scalar subquery (evaluated once per statement).
+// reads the setting in a scalar subquery (evaluated once per statement);
+// in hardened mode (opts.Signer) the function that checks the signature
+// instead, created first.
 // Planning again after applying yields only idempotent statements. conn
 // must be the table's owner (or a superuser).
 func PlanMigration(ctx context.Context, conn *pgx.Conn, opts MigrateOptions) ([]string, error) {
@@ -56,8 +62,12 @@ func PlanMigration(ctx context.Context, conn *pgx.Conn, opts MigrateOptions) ([]
 	}
 	table := pgx.Identifier{schema, name}.Sanitize()
 	col := pgx.Identifier{opts.TenantColumn}.Sanitize()
-	setting := quoteLiteral(opts.TenantSetting)
+	current := fmt.Sprintf("current_setting(%s)", quoteLiteral(opts.TenantSetting))
 	var out []string
+	if opts.Signer != nil {
+		current = CurrentTenantFunc
+		out = append(out, opts.Signer.SignatureSchemaStatements(opts.TenantSetting)...)
+	}
 
 	var hasColumn bool
 	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
@@ -78,7 +88,7 @@ func PlanMigration(ctx context.Context, conn *pgx.Conn, opts MigrateOptions) ([]
 		}
 	}
 	out = append(out,
-		fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s SET DEFAULT current_setting(%s)", table, col, setting),
+		fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s SET DEFAULT %s", table, col, current),
 		fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s SET NOT NULL", table, col))
 
 	rows, err := conn.Query(ctx, `SELECT con.conname, con.contype::text,
@@ -118,7 +128,10 @@ func PlanMigration(ctx context.Context, conn *pgx.Conn, opts MigrateOptions) ([]
 			pgx.Identifier{c.name}.Sanitize(), pgx.Identifier{c.name}.Sanitize(), kind, strings.Join(cols, ", ")))
 	}
 
-	check := fmt.Sprintf("(%s = (SELECT current_setting(%s, true)))", col, setting)
+	check := fmt.Sprintf("(%s = (SELECT current_setting(%s, true)))", col, quoteLiteral(opts.TenantSetting))
+	if opts.Signer != nil {
+		check = fmt.Sprintf("(%s = (SELECT %s))", col, CurrentTenantFunc)
+	}
 	pol := pgx.Identifier{opts.PolicyName}.Sanitize()
 	out = append(out,
 		fmt.Sprintf("ALTER TABLE %s ENABLE ROW LEVEL SECURITY", table),
@@ -128,12 +141,18 @@ func PlanMigration(ctx context.Context, conn *pgx.Conn, opts MigrateOptions) ([]
 	return slices.Clip(out), nil
 }
 
-// ApplyMigration runs statements in one transaction.
-func ApplyMigration(ctx context.Context, conn *pgx.Conn, statements []string) error {
+// ApplyMigration runs statements in one transaction; with a signer
+// (hardened mode), it stores the signer's key in the same transaction.
+func ApplyMigration(ctx context.Context, conn *pgx.Conn, statements []string, signer *TenantSigner) error {
 	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		for _, s := range statements {
 			if _, err := tx.Exec(ctx, s); err != nil {
 				return fmt.Errorf("%s: %w", s, err)
+			}
+		}
+		if signer != nil {
+			if err := signer.installSigningKey(ctx, tx); err != nil {
+				return fmt.Errorf("storing the signing key: %w", err)
 			}
 		}
 		return nil

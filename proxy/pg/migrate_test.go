@@ -26,7 +26,7 @@ func TestMigratePlainTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ApplyMigration(ctx, admin, plan); err != nil {
+	if err := ApplyMigration(ctx, admin, plan, nil); err != nil {
 		t.Fatal(err)
 	}
 
@@ -71,7 +71,7 @@ func TestMigratePlainTable(t *testing.T) {
 			t.Fatalf("second plan is not idempotent: %s", s)
 		}
 	}
-	if err := ApplyMigration(ctx, admin, again); err != nil {
+	if err := ApplyMigration(ctx, admin, again, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := bodies(a); !slices.Equal(got, []string{"old one", "old two"}) {

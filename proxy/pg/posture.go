@@ -2,6 +2,7 @@ package pg
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -35,6 +36,10 @@ type PostureOptions struct {
 	Schemas       []string // default public
 	TenantColumn  string   // default tenant_id
 	TenantSetting string   // default app.tenant_id
+	// Signer, in hardened mode: policies must test tenantgate.current_tenant(),
+	// which must exist, check signatures with the signer's key, and keep
+	// the key out of the role's reach.
+	Signer *TenantSigner
 }
 
 // Posture is the report of CheckPosture.
@@ -119,6 +124,11 @@ func CheckPosture(ctx context.Context, conn *pgx.Conn, opts PostureOptions) (*Po
 			return nil, err
 		}
 	}
+	if opts.Signer != nil {
+		if err := checkSignature(ctx, conn, opts, add); err != nil {
+			return nil, err
+		}
+	}
 	if len(tenantOIDs) == 0 {
 		return p, nil
 	}
@@ -149,12 +159,15 @@ func checkTenantTable(ctx context.Context, conn *pgx.Conn, opts PostureOptions, 
 	var permissive bool
 	_, err = pgx.ForEachRow(rows, []any{&name, &cmd, &permissive, &using, &check}, func() error {
 		readsSetting := func(expr string) bool { return strings.Contains(expr, "'"+opts.TenantSetting+"'") }
+		if opts.Signer != nil {
+			readsSetting = func(expr string) bool { return strings.Contains(expr, CurrentTenantFunc) }
+		}
 		if !permissive {
 			return nil // restrictive policies only narrow
 		}
 		if !readsSetting(using) && (cmd == "*" || cmd == "r" || cmd == "w" || cmd == "d") ||
 			check != "" && !readsSetting(check) {
-			add(Critical, t.name, "permissive policy %q does not test %s: permissive policies are OR-ed, so it opens the table", name, opts.TenantSetting)
+			add(Critical, t.name, "permissive policy %q does not test %s: permissive policies are OR-ed, so it opens the table", name, tested(opts))
 			return nil
 		}
 		if cmd == "*" && readsSetting(using) && (check == "" || readsSetting(check)) {
@@ -166,7 +179,7 @@ func checkTenantTable(ctx context.Context, conn *pgx.Conn, opts PostureOptions, 
 		return err
 	}
 	if !scoped {
-		add(Critical, t.name, "no policy FOR ALL whose USING and WITH CHECK test %s", opts.TenantSetting)
+		add(Critical, t.name, "no policy FOR ALL whose USING and WITH CHECK test %s", tested(opts))
 	}
 
 	rows, err = conn.Query(ctx, `SELECT ci.relname::text,
@@ -186,6 +199,59 @@ func checkTenantTable(ctx context.Context, conn *pgx.Conn, opts PostureOptions, 
 		return nil
 	})
 	return err
+}
+
+// tested is what tenant policies must test.
+func tested(opts PostureOptions) string {
+	if opts.Signer != nil {
+		return CurrentTenantFunc + " (hardened mode: the tenant setting alone can be forged)"
+	}
+	return opts.TenantSetting
+}
+
+// checkSignature checks hardened mode's function and key: the function
+// exists, runs with its owner's rights, is not the role's to replace, the
+// role cannot read the key, and the key is the signer's.
+func checkSignature(ctx context.Context, conn *pgx.Conn, opts PostureOptions, add func(Severity, string, string, ...any)) error {
+	const object = "function " + CurrentTenantFunc
+	var secdef, owned, readsKey bool
+	err := conn.QueryRow(ctx, `SELECT p.prosecdef, pg_catalog.pg_has_role(p.proowner, 'USAGE'),
+			coalesce(pg_catalog.has_table_privilege(to_regclass($1), 'SELECT'), false)
+		FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+		WHERE n.nspname = $2 AND p.proname = 'current_tenant' AND p.pronargs = 0`, signatureKeyTable, signatureSchema).Scan(&secdef, &owned, &readsKey)
+	if errors.Is(err, pgx.ErrNoRows) {
+		add(Critical, object, "does not exist: create it with `tenantgate pg migrate --apply` and postgres.tenant_signature configured")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !secdef {
+		add(Critical, object, "is not SECURITY DEFINER: it cannot read the key without giving the role the key")
+	}
+	if owned {
+		add(Critical, object, "belongs to the role (or a role it is a member of), which could replace it")
+	}
+	if readsKey {
+		add(Critical, signatureKeyTable, "is readable by the role: whoever gets a statement past the guard can sign any tenant")
+	}
+	const probe = "tenantgate-posture-probe"
+	var got *string
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_catalog.set_config($1, $2, true), pg_catalog.set_config($3, $4, true)",
+			opts.TenantSetting, probe, opts.Signer.Setting(), opts.Signer.Sign(probe)); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, "SELECT "+CurrentTenantFunc).Scan(&got)
+	})
+	if err != nil {
+		add(Critical, object, "cannot be called by the role: %v", err)
+		return nil
+	}
+	if got == nil || *got != probe {
+		add(Critical, object, "does not accept the proxy's signatures: the key in %s is not postgres.tenant_signature.key (install it with `tenantgate pg migrate --apply`), so every statement would see no rows", signatureKeyTable)
+	}
+	return nil
 }
 
 // checkReaders finds views and SECURITY DEFINER functions that read tenant
@@ -244,7 +310,7 @@ func (e *Engine) CheckPosture(ctx context.Context) (*Posture, error) {
 		return nil, fmt.Errorf("connect to the upstream: %w", err)
 	}
 	defer conn.Close(context.Background())
-	return CheckPosture(ctx, conn, PostureOptions{TenantSetting: e.opts.TenantSetting})
+	return CheckPosture(ctx, conn, PostureOptions{TenantSetting: e.opts.TenantSetting, Signer: e.opts.Signer})
 }
 
 // UnsafeError describes the critical findings that stop the engine from

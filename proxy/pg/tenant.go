@@ -34,6 +34,9 @@ func (c *clientSession) ensure(srv *ServerConn) bool {
 		// about the previous one's rows.
 		c.inject(srv, stmtDiscardSeq)
 		c.inject(srv, stmtSetConfig, c.e.opts.TenantSetting, c.tenant)
+		if signer := c.e.opts.Signer; signer != nil {
+			c.inject(srv, stmtSetConfig, signer.Setting(), signer.Sign(c.tenant))
+		}
 		srv.tenant = c.tenant
 		injected = true
 	}
