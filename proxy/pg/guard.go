@@ -339,6 +339,10 @@ func (g *Guard) checkSet(s *pg_query.VariableSetStmt) *Verdict {
 	switch {
 	case kind == pg_query.VariableSetKind_VAR_RESET_ALL:
 		return &Verdict{Effects: EffectReset}
+	case kind == pg_query.VariableSetKind_VAR_RESET && strings.HasPrefix(name, g.prefix):
+		// RESET app.tenant_id does what RESET ALL does to it; the proxy
+		// applies the tenant again before anything else runs.
+		return &Verdict{Effects: EffectReset}
 	case strings.HasPrefix(name, g.prefix):
 		return refuse(RuleTenantSetting, "settings under %q are reserved for the tenant context set by the proxy", g.prefix)
 	case lexerSettings[name] && kind != pg_query.VariableSetKind_VAR_RESET:
@@ -390,8 +394,9 @@ func (g *Guard) checkNode(m protoreflect.ProtoMessage) *Verdict {
 		return writesSettings(n.GetRelation())
 	case *pg_query.VariableSetStmt:
 		// Nested in ALTER FUNCTION/ROLE/DATABASE ... SET or CREATE FUNCTION
-		// ... SET: the setting would hold whenever that runs.
-		if strings.HasPrefix(strings.ToLower(n.GetName()), g.prefix) {
+		// ... SET: the setting would hold whenever that runs. (A RESET
+		// gives no value; at the top level checkSet judges it.)
+		if n.GetKind() != pg_query.VariableSetKind_VAR_RESET && strings.HasPrefix(strings.ToLower(n.GetName()), g.prefix) {
 			return refuse(RuleTenantSetting, "settings under %q are reserved for the tenant context set by the proxy", g.prefix)
 		}
 	case *pg_query.CreatePolicyStmt, *pg_query.AlterPolicyStmt:

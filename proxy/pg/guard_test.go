@@ -64,7 +64,9 @@ var guardCases = []struct {
 	{"SET app.other_thing = 'x'", RuleTenantSetting},
 	{"SET app.tenant_id TO DEFAULT", RuleTenantSetting},
 	{"SET app.tenant_id FROM CURRENT", RuleTenantSetting},
-	{"RESET app.tenant_id", RuleTenantSetting},
+	{"RESET app.tenant_id", ""},
+	{`RESET "APP".TENANT_ID`, ""},
+	{"RESET app.tenant_id; SELECT 1", RuleResetPosition},
 	{"SELECT 1; SET app.tenant_id = 'x'", RuleTenantSetting},
 
 	// set_config anywhere.

@@ -157,7 +157,8 @@ func TestResetKeepsTenant(t *testing.T) {
 			// included, as it does on PostgreSQL: use unnamed ones.
 			a := env.clientMode(tenantA, pgx.QueryExecModeCacheDescribe)
 			mustExec(t, a, "INSERT INTO items (id, name) VALUES (1, 'mine')")
-			for _, reset := range []string{"RESET ALL", "DISCARD ALL", "SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL"} {
+			for _, reset := range []string{"RESET ALL", "DISCARD ALL", "SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL",
+				"RESET app.tenant_id", `RESET "App".Tenant_Id`} {
 				mustExec(t, a, reset)
 				if got := tenantOf(t, a); got != tenantA {
 					t.Fatalf("after %s the tenant is %q", reset, got)
@@ -181,7 +182,7 @@ func TestResetKeepsTenant(t *testing.T) {
 
 			// Through the extended protocol too, pipelined or not.
 			pc := a.PgConn()
-			for _, reset := range []string{"RESET ALL", "DISCARD ALL"} {
+			for _, reset := range []string{"RESET ALL", "DISCARD ALL", "RESET app.tenant_id"} {
 				if _, err := pc.ExecParams(context.Background(), reset, nil, nil, nil, nil).Close(); err != nil {
 					t.Fatalf("%s: %v", reset, err)
 				}
@@ -193,8 +194,11 @@ func TestResetKeepsTenant(t *testing.T) {
 			batch := &pgconn.Batch{}
 			batch.ExecParams("RESET ALL", nil, nil, nil, nil)
 			batch.ExecParams("SELECT current_setting('app.tenant_id', true)", nil, nil, nil, nil)
+			batch.ExecParams("RESET app.tenant_id", nil, nil, nil, nil)
+			batch.ExecParams("SELECT current_setting('app.tenant_id', true)", nil, nil, nil, nil)
 			results, err := pc.ExecBatch(context.Background(), batch).ReadAll()
-			if err != nil || len(results) != 2 || len(results[1].Rows) != 1 || string(results[1].Rows[0][0]) != tenantA {
+			if err != nil || len(results) != 4 || len(results[1].Rows) != 1 || string(results[1].Rows[0][0]) != tenantA ||
+				len(results[3].Rows) != 1 || string(results[3].Rows[0][0]) != tenantA {
 				t.Fatalf("pipelined reset: %v %v", err, results)
 			}
 			// Statements after a reset in the same query string would run

@@ -37,7 +37,7 @@ func TestRefusalsThroughProxy(t *testing.T) {
 		{`SET U&"\0061pp".tenant_id = 'globex'`, RuleTenantSetting},
 		{"SET /* x */ APP.TENANT_ID /* y */ TO 'globex'", RuleTenantSetting},
 		{"SET LOCAL app.tenant_id = 'globex'", RuleTenantSetting},
-		{"RESET app.tenant_id", RuleTenantSetting},
+		{"RESET app.tenant_id; SELECT name FROM items", RuleResetPosition},
 		{"SELECT set_config('app.tenant_id', 'globex', false)", RuleSetConfig},
 		{"WITH x AS (SELECT pg_catalog.set_config('app.tenant_id', 'globex', false)) SELECT name FROM items, x", RuleSetConfig},
 		{"SELECT name FROM items WHERE id = length(set_config('app.tenant_id', 'globex', false))", RuleSetConfig},

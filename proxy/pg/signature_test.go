@@ -71,11 +71,15 @@ func TestHardenedModeThroughProxy(t *testing.T) {
 	if got := notes(t, b); !slices.Equal(got, []string{"b-note"}) {
 		t.Fatalf("after A's update B sees %v", got)
 	}
-	// RESET ALL drops both settings; the proxy applies both again.
-	mustExec(t, a, "RESET ALL", pgx.QueryExecModeSimpleProtocol)
-	if got := notes(t, a); !slices.Equal(got, []string{"a-edited"}) {
-		t.Fatalf("after RESET ALL A sees %v", got)
+	// Resets drop the settings; the proxy applies both again.
+	for _, reset := range []string{"RESET ALL", "RESET app.tenant_sig", "RESET app.tenant_id"} {
+		mustExec(t, a, reset, pgx.QueryExecModeSimpleProtocol)
+		if got := notes(t, a); !slices.Equal(got, []string{"a-edited"}) {
+			t.Fatalf("after %s A sees %v", reset, got)
+		}
 	}
+	_, err := a.Exec(context.Background(), "SET app.tenant_sig = 'x'")
+	assertRefused(t, err, RuleTenantSetting)
 }
 
 // A statement that got past the guard and wrote the tenant setting — here
