@@ -11,7 +11,8 @@
 #
 # Steps: install what is missing, start PostgreSQL, Redis and FerretDB on free
 # ports, build tenantgate and ragcore, apply ragcore's single-tenant schema and
-# `tenantgate pg migrate` to it as the owner, create the proxy's own role
+# `tenantgate pg migrate` to it as the owner (in hardened mode: the policies
+# check an HMAC of the tenant, postgres.tenant_signature), create the proxy's own role
 # (NOBYPASSRLS, DML only), start tenantgate with the PostgreSQL, Redis and
 # MongoDB listeners and the tenant registry in PostgreSQL (acme and techstart
 # active, initech suspended), ingest ragcore/testdata/corpus/{acme,techstart}
@@ -90,6 +91,8 @@ tg=$workdir/tenantgate
 rc=$workdir/ragcore
 
 tg_dev_secret
+TENANTGATE_PG_SIGNING_KEY=$(openssl rand -hex 32)
+export TENANTGATE_PG_SIGNING_KEY
 admin_port=$(tg_free_port)
 pg_port=$(tg_free_port)
 redis_port=$(tg_free_port)
@@ -108,6 +111,8 @@ audit:
 postgres:
   listen: 127.0.0.1:$pg_port
   upstream: "postgres://tenantgate@$pg_hostport/appdb?sslmode=disable"
+  tenant_signature:   # hardened mode: the policies check the proxy's HMAC of the tenant
+    key: \${TENANTGATE_PG_SIGNING_KEY}
 redis:
   listen: 127.0.0.1:$redis_port
   upstream: "$TENANTGATE_TEST_REDIS_URL"
@@ -125,6 +130,7 @@ for table in $tables; do
 		>"$workdir/migrate-$table.sql" 2>/dev/null
 	say "migrated $table: tenant_id column, primary key (tenant_id, id), RLS forced ($(wc -l <"$workdir/migrate-$table.sql") statements)"
 done
+say "hardened mode: the policies test tenantgate_rls.current_tenant(), which checks the proxy's HMAC of the tenant (key stored, not printed)"
 # The proxy's own role: not the owner, no BYPASSRLS, DML only (the test
 # server trusts loopback connections, so it needs no password here).
 psql -q -v ON_ERROR_STOP=1 "$owner_url" <<'SQL'
@@ -217,6 +223,8 @@ say "acme psql> SELECT set_config('app.tenant_id', 'techstart', false)"
 say "    -> $(psql_as acme "SELECT set_config('app.tenant_id', 'techstart', false)")"
 say "acme psql> SET app.tenant_id = 'techstart'"
 say "    -> $(psql_as acme "SET app.tenant_id = 'techstart'")"
+say "even past the guard, as the proxy's own role on the server: SET app.tenant_id = 'techstart'; SELECT count(*) FROM ragcore_chunk_vectors"
+say "    -> $(psql -X -At "postgres://tenantgate@$pg_hostport/appdb?sslmode=disable" -c "SET app.tenant_id = 'techstart'" -c 'SELECT count(*) FROM ragcore_chunk_vectors' 2>&1 | tail -n 1) rows (hardened mode: no signature for techstart)"
 say "acme redis-cli> EVAL \"return redis.call('KEYS','*')\" 0"
 say "    -> $(redis-cli -p "$redis_port" --no-auth-warning -a "$acme" EVAL "return redis.call('KEYS','*')" 0 2>&1 | head -n 1)"
 say "acme redis-cli> KEYS *"

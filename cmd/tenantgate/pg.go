@@ -130,7 +130,7 @@ func cmdPGMigrate(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "%s;\n", s)
 	}
 	if signer != nil {
-		fmt.Fprintln(stdout, "-- and, with --apply, postgres.tenant_signature.key into tenantgate.tenant_signing_key (not printed)")
+		fmt.Fprintln(stdout, "-- and, with --apply, postgres.tenant_signature.key into tenantgate_rls.signing_key (not printed)")
 	}
 	if !*apply {
 		return nil

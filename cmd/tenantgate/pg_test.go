@@ -119,7 +119,7 @@ func TestPGMigrateHardened(t *testing.T) {
 	}
 	path := config(key)
 	code, out, errOut := runCLI("pg", "migrate", "--config", path, "--table", "notes", "--url", ownerURL, "--tenant", "acme", "--apply")
-	if code != 0 || !strings.Contains(out, "tenantgate.current_tenant()") {
+	if code != 0 || !strings.Contains(out, "tenantgate_rls.current_tenant()") {
 		t.Fatalf("migrate --apply: exit %d\n%s\n%s", code, out, errOut)
 	}
 	if strings.Contains(out+errOut, key) || strings.Contains(out, "\\x") {

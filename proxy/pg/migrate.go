@@ -20,7 +20,7 @@ type MigrateOptions struct {
 	PolicyName     string // default tenant_isolation
 	ExistingTenant string // the tenant of rows already in the table; needed when it has rows and no tenant column
 	// Signer, in hardened mode: the policy and the column default use
-	// tenantgate.current_tenant(), created by the plan; the key is not in
+	// tenantgate_rls.current_tenant(), created by the plan; the key is not in
 	// the plan (it would be printed) but stored by ApplyMigration.
 	Signer *TenantSigner
 }

@@ -36,7 +36,7 @@ type PostureOptions struct {
 	Schemas       []string // default public
 	TenantColumn  string   // default tenant_id
 	TenantSetting string   // default app.tenant_id
-	// Signer, in hardened mode: policies must test tenantgate.current_tenant(),
+	// Signer, in hardened mode: policies must test tenantgate_rls.current_tenant(),
 	// which must exist, check signatures with the signer's key, and keep
 	// the key out of the role's reach.
 	Signer *TenantSigner
@@ -148,41 +148,58 @@ func checkTenantTable(ctx context.Context, conn *pgx.Conn, opts PostureOptions, 
 		add(Warning, t.name, "the role owns the table (RLS is forced, but an owner can change that)")
 	}
 
-	rows, err := conn.Query(ctx, `SELECT polname::text, polcmd::text, polpermissive,
-			coalesce(pg_catalog.pg_get_expr(polqual, polrelid), ''), coalesce(pg_catalog.pg_get_expr(polwithcheck, polrelid), '')
-		FROM pg_catalog.pg_policy WHERE polrelid = $1 ORDER BY polname`, t.oid)
+	type policy struct {
+		name, cmd, using, check string
+		permissive              bool
+	}
+	var policies []policy
+	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		// pg_get_expr leaves out the schema of names visible on the search
+		// path: with pg_catalog alone, tenantgate_rls.current_tenant() prints
+		// qualified (whatever the role's search path), and so does a
+		// look-alike in another schema, which then does not match.
+		if _, err := tx.Exec(ctx, "SET LOCAL search_path = pg_catalog"); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT polname::text, polcmd::text, polpermissive,
+				coalesce(pg_catalog.pg_get_expr(polqual, polrelid), ''), coalesce(pg_catalog.pg_get_expr(polwithcheck, polrelid), '')
+			FROM pg_catalog.pg_policy WHERE polrelid = $1 ORDER BY polname`, t.oid)
+		if err != nil {
+			return err
+		}
+		policies, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (policy, error) {
+			var p policy
+			err := r.Scan(&p.name, &p.cmd, &p.permissive, &p.using, &p.check)
+			return p, err
+		})
+		return err
+	})
 	if err != nil {
 		return err
 	}
 	scoped := false
-	var name, cmd, using, check string
-	var permissive bool
-	_, err = pgx.ForEachRow(rows, []any{&name, &cmd, &permissive, &using, &check}, func() error {
-		readsSetting := func(expr string) bool { return strings.Contains(expr, "'"+opts.TenantSetting+"'") }
-		if opts.Signer != nil {
-			readsSetting = func(expr string) bool { return strings.Contains(expr, CurrentTenantFunc) }
+	readsSetting := func(expr string) bool { return strings.Contains(expr, "'"+opts.TenantSetting+"'") }
+	if opts.Signer != nil {
+		readsSetting = func(expr string) bool { return strings.Contains(expr, CurrentTenantFunc) }
+	}
+	for _, p := range policies {
+		if !p.permissive {
+			continue // restrictive policies only narrow
 		}
-		if !permissive {
-			return nil // restrictive policies only narrow
+		if !readsSetting(p.using) && (p.cmd == "*" || p.cmd == "r" || p.cmd == "w" || p.cmd == "d") ||
+			p.check != "" && !readsSetting(p.check) {
+			add(Critical, t.name, "permissive policy %q does not test %s: permissive policies are OR-ed, so it opens the table", p.name, tested(opts))
+			continue
 		}
-		if !readsSetting(using) && (cmd == "*" || cmd == "r" || cmd == "w" || cmd == "d") ||
-			check != "" && !readsSetting(check) {
-			add(Critical, t.name, "permissive policy %q does not test %s: permissive policies are OR-ed, so it opens the table", name, tested(opts))
-			return nil
-		}
-		if cmd == "*" && readsSetting(using) && (check == "" || readsSetting(check)) {
+		if p.cmd == "*" && readsSetting(p.using) && (p.check == "" || readsSetting(p.check)) {
 			scoped = true
 		}
-		return nil
-	})
-	if err != nil {
-		return err
 	}
 	if !scoped {
 		add(Critical, t.name, "no policy FOR ALL whose USING and WITH CHECK test %s", tested(opts))
 	}
 
-	rows, err = conn.Query(ctx, `SELECT ci.relname::text,
+	rows, err := conn.Query(ctx, `SELECT ci.relname::text,
 			array(SELECT a.attname::text FROM unnest(i.indkey) k(n) JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n)
 		FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ci ON ci.oid = i.indexrelid
 		WHERE i.indrelid = $1 AND i.indisunique ORDER BY 1`, t.oid)

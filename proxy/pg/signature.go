@@ -16,7 +16,7 @@ import (
 // whoever can write that setting, and a statement that slipped past the
 // guard could. In hardened mode the proxy also sets a second setting, the
 // signature: hex(HMAC-SHA256(key, tenant)). The policies compare the tenant
-// column with tenantgate.current_tenant(), a SECURITY DEFINER function that
+// column with tenantgate_rls.current_tenant(), a SECURITY DEFINER function that
 // returns the tenant setting only when the signature matches, and NULL
 // (no rows, no writes) otherwise. The key lives in a table only the
 // function's owner can read, never in the proxy's role's reach, so a forged
@@ -26,13 +26,16 @@ import (
 // (no extension needed) from the key's inner and outer padded forms
 // (RFC 2104), which the table stores instead of the key.
 
-// Database objects of hardened mode.
+// Database objects of hardened mode. The schema is not "tenantgate": the
+// proxy's role is often named so, and a schema of its name would come
+// first on its default search path ("$user", public), changing what
+// current_schema() and unqualified names mean to every application.
 const (
-	signatureSchema   = "tenantgate"
-	signatureKeyTable = "tenantgate.tenant_signing_key"
+	signatureSchema   = "tenantgate_rls"
+	signatureKeyTable = "tenantgate_rls.signing_key"
 	// CurrentTenantFunc is what hardened policies compare the tenant
 	// column with.
-	CurrentTenantFunc = "tenantgate.current_tenant()"
+	CurrentTenantFunc = "tenantgate_rls.current_tenant()"
 )
 
 // TenantSigner signs tenant ids for hardened mode.
@@ -84,7 +87,7 @@ func (s *TenantSigner) paddedKeys() (inner, outer []byte) {
 }
 
 // SignatureSchemaStatements create (idempotently) the key table and
-// tenantgate.current_tenant() for tenantSetting and the signer's setting.
+// tenantgate_rls.current_tenant() for tenantSetting and the signer's setting.
 // They hold no key material: ApplyMigration stores the key.
 func (s *TenantSigner) SignatureSchemaStatements(tenantSetting string) []string {
 	return []string{
@@ -105,7 +108,7 @@ func (s *TenantSigner) SignatureSchemaStatements(tenantSetting string) []string 
 }
 
 // installSigningKey stores the signer's key (as its padded forms) for
-// tenantgate.current_tenant(), replacing any previous one. tx must own the
+// tenantgate_rls.current_tenant(), replacing any previous one. tx must own the
 // key table.
 func (s *TenantSigner) installSigningKey(ctx context.Context, tx pgx.Tx) error {
 	inner, outer := s.paddedKeys()

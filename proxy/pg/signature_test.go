@@ -113,7 +113,7 @@ func TestHardenedModeForgedTenantSeesNothing(t *testing.T) {
 			t.Fatalf("tenant B forged with %s: update touched %d rows (%v)", forged.name, tag.RowsAffected(), err)
 		}
 	}
-	if _, err := role.Exec(ctx, "SELECT * FROM tenantgate.tenant_signing_key"); err == nil || !strings.Contains(err.Error(), "permission denied") {
+	if _, err := role.Exec(ctx, "SELECT * FROM tenantgate_rls.signing_key"); err == nil || !strings.Contains(err.Error(), "permission denied") {
 		t.Fatalf("the role read the signing key: %v", err)
 	}
 
