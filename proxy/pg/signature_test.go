@@ -139,6 +139,9 @@ func TestHardenedModePosture(t *testing.T) {
 	env, signer := newHardenedEnv(t)
 	ctx := context.Background()
 	role := connect(t, env.engine.opts.Upstream)
+	// With the function's schema on the role's search path, pg_get_expr
+	// would print it unqualified; the audit must still recognise it.
+	mustExec(t, role, "SET search_path = tenantgate_rls, public")
 	posture, err := CheckPosture(ctx, role, PostureOptions{Signer: signer})
 	if err != nil {
 		t.Fatal(err)
