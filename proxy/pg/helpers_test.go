@@ -175,15 +175,21 @@ func mustExec(t *testing.T, c *pgx.Conn, sql string, args ...any) {
 // names returns the names of the items c sees, ordered by id.
 func names(t *testing.T, c *pgx.Conn) []string {
 	t.Helper()
+	return queryStrings(t, c, "SELECT name FROM items ORDER BY id")
+}
+
+// queryStrings returns the one text column of what sql selects on c.
+func queryStrings(t *testing.T, c *pgx.Conn, sql string) []string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	rows, err := c.Query(ctx, "SELECT name FROM items ORDER BY id")
+	rows, err := c.Query(ctx, sql)
 	if err != nil {
-		t.Fatalf("select: %v", err)
+		t.Fatalf("%s: %v", sql, err)
 	}
 	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		t.Fatalf("select: %v", err)
+		t.Fatalf("%s: %v", sql, err)
 	}
 	return out
 }

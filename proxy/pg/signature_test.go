@@ -45,15 +45,7 @@ func newHardenedEnv(t *testing.T) (*pgEnv, *TenantSigner) {
 
 func notes(t *testing.T, c *pgx.Conn) []string {
 	t.Helper()
-	rows, err := c.Query(context.Background(), "SELECT body FROM notes ORDER BY id")
-	if err != nil {
-		t.Fatalf("select notes: %v", err)
-	}
-	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatalf("select notes: %v", err)
-	}
-	return out
+	return queryStrings(t, c, "SELECT body FROM notes ORDER BY id")
 }
 
 // Through the proxy, hardened mode is invisible: each tenant reads and
@@ -117,13 +109,8 @@ func TestHardenedModeForgedTenantSeesNothing(t *testing.T) {
 		t.Fatalf("the role read the signing key: %v", err)
 	}
 
-	var all []string
-	rows, err := env.admin().Query(ctx, "SELECT tenant_id || ':' || body FROM notes ORDER BY 1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if all, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil || !slices.Equal(all, []string{"acme:a-note", "globex:b-note"}) {
-		t.Fatalf("rows changed: %v %v", all, err)
+	if all := queryStrings(t, env.admin(), "SELECT tenant_id || ':' || body FROM notes ORDER BY 1"); !slices.Equal(all, []string{"acme:a-note", "globex:b-note"}) {
+		t.Fatalf("rows changed: %v", all)
 	}
 
 	mustExec(t, role, "SELECT set_config('app.tenant_id', $1, false), set_config('app.tenant_sig', $2, false)", tenantB, signer.Sign(tenantB))
