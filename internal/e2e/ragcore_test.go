@@ -40,6 +40,9 @@ import (
 
 const jwtSecret = "e2e-test-secret-0123456789abcdef0123"
 
+// signingKey is postgres.tenant_signature.key (hardened mode).
+const signingKey = "e2e-signing-key-0123456789abcdef0123"
+
 // The shipped corpora: each tenant has a secret project that must never
 // reach the other, and industry-report.md is identical in both.
 var (
@@ -325,12 +328,18 @@ func newStack(t *testing.T) *stack {
 	if len(tables) < 5 {
 		t.Fatalf("ragcore's schema has tables %v, expected its 3 vector and 2 graph tables", tables)
 	}
+	// Hardened mode, as scripts/demo.sh runs it: the policies accept the
+	// tenant setting only with the proxy's HMAC of it.
+	signer, err := pgproxy.NewTenantSigner([]byte(signingKey), "app.tenant_sig")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, table := range tables {
-		stmts, err := pgproxy.PlanMigration(ctx, conn, pgproxy.MigrateOptions{Table: table})
+		stmts, err := pgproxy.PlanMigration(ctx, conn, pgproxy.MigrateOptions{Table: table, Signer: signer})
 		if err != nil {
 			t.Fatalf("migrate %s: %v", table, err)
 		}
-		if err := pgproxy.ApplyMigration(ctx, conn, stmts, nil); err != nil {
+		if err := pgproxy.ApplyMigration(ctx, conn, stmts, signer); err != nil {
 			t.Fatalf("migrate %s: %v", table, err)
 		}
 	}
@@ -360,10 +369,10 @@ func newStack(t *testing.T) *stack {
 jwt: {secret: %s}
 tenants: [{id: acme}, {id: techstart}, {id: third}]
 admin: {listen: 127.0.0.1:0}
-postgres: {listen: %q, upstream: %q}
+postgres: {listen: %q, upstream: %q, tenant_signature: {key: %q}}
 redis: {listen: %q, upstream: %q}
 mongo: {listen: %q, upstream: %q}
-`, jwtSecret, st.pgAddr, upstream, st.redisAddr, st.redisURL, st.mongoAddr, st.mongoURL))
+`, jwtSecret, st.pgAddr, upstream, signingKey, st.redisAddr, st.redisURL, st.mongoAddr, st.mongoURL))
 	return st
 }
 
