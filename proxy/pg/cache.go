@@ -6,10 +6,10 @@ import (
 )
 
 // StatementCache remembers the guard's verdict per statement text, so a hot
-// statement is parsed once. Texts that differ only in their numeric
-// literals share one verdict (see appendVerdictKey), so an application that
-// inlines numbers into its SQL is parsed once per statement shape, not once
-// per value. It is a bounded LRU shared by all sessions; texts longer than
+// statement is parsed once. Texts that differ only in their literals share
+// one verdict (see appendVerdictKey), so an application that inlines its
+// values into its SQL is parsed once per statement shape, not once per
+// value. It is a bounded LRU shared by all sessions; texts longer than
 // maxTextLen are checked every time rather than kept.
 type StatementCache struct {
 	guard      *Guard
@@ -46,12 +46,9 @@ func check[T string | []byte](c *StatementCache, text T) *Verdict {
 	var scratch [256]byte
 	key, masked := appendVerdictKey(scratch[:0], text)
 	c.mu.Lock()
-	var e *list.Element
-	var ok bool
-	if masked {
+	e, ok := c.items[string(text)] // a verdict that reads literals, or a text the key does not mask
+	if masked && !ok {
 		e, ok = c.items[string(key)]
-	} else {
-		e, ok = c.items[string(text)]
 	}
 	if ok {
 		c.order.MoveToFront(e)
@@ -60,19 +57,21 @@ func check[T string | []byte](c *StatementCache, text T) *Verdict {
 		return v
 	}
 	c.mu.Unlock()
-	if !masked {
-		return c.miss(string(text), string(text))
+	v := c.guard.Check(string(text))
+	if masked && !v.ReadsLiterals {
+		c.store(string(key), v)
+	} else {
+		c.store(string(text), v)
 	}
-	return c.miss(string(key), string(text))
+	return v
 }
 
-// miss parses text and caches the verdict under key.
-func (c *StatementCache) miss(key, text string) *Verdict {
-	v := c.guard.Check(text)
+// store caches v under key.
+func (c *StatementCache) store(key string, v *Verdict) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.items[key]; ok {
-		return v // another session parsed it meanwhile
+		return // another session parsed it meanwhile
 	}
 	c.items[key] = c.order.PushFront(&cacheEntry{key: key, verdict: v})
 	if c.order.Len() > c.capacity {
@@ -80,7 +79,6 @@ func (c *StatementCache) miss(key, text string) *Verdict {
 		c.order.Remove(oldest)
 		delete(c.items, oldest.Value.(*cacheEntry).key)
 	}
-	return v
 }
 
 // Len is the number of cached verdicts.

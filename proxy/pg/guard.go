@@ -93,6 +93,10 @@ type Verdict struct {
 	// IfNotExists is set, with a DDL refusal, when the text is one
 	// CREATE ... IF NOT EXISTS: the engine answers it when the object exists.
 	IfNotExists *IfNotExists
+	// ReadsLiterals: the verdict depends on the value of a string literal
+	// (SET ROLE 'none' is allowed, SET ROLE 'x' is not), so it may not be
+	// shared by texts that differ only in their literals (verdictkey.go).
+	ReadsLiterals bool
 }
 
 // GuardOptions configures a Guard.
@@ -135,16 +139,20 @@ func (g *Guard) Check(sql string) *Verdict {
 	stmts := tree.GetStmts()
 	for _, raw := range stmts {
 		if out.Effects&EffectReset != 0 {
-			return refuse(RuleResetPosition, "RESET and DISCARD ALL must be the last statement of a query string, so that the proxy can apply the tenant again before anything else runs")
+			v := refuse(RuleResetPosition, "RESET and DISCARD ALL must be the last statement of a query string, so that the proxy can apply the tenant again before anything else runs")
+			v.ReadsLiterals = out.ReadsLiterals
+			return v
 		}
-		v := g.checkStmt(raw.GetStmt())
+		v := g.checkStmt(raw.GetStmt(), stmtText(sql, raw))
 		if v.Refusal != nil {
 			if v.IfNotExists != nil && len(stmts) > 1 {
 				// Only a statement on its own can be answered without running it.
-				return &Verdict{Refusal: v.Refusal}
+				return &Verdict{Refusal: v.Refusal, ReadsLiterals: out.ReadsLiterals}
 			}
+			v.ReadsLiterals = v.ReadsLiterals || out.ReadsLiterals
 			return v
 		}
+		out.ReadsLiterals = out.ReadsLiterals || v.ReadsLiterals
 		out.Effects |= v.Effects
 		if len(stmts) == 1 {
 			out.Deallocate = v.Deallocate
@@ -153,10 +161,23 @@ func (g *Guard) Check(sql string) *Verdict {
 	return out
 }
 
+// stmtText is raw's own text within sql (all of sql should the parser's
+// offsets ever not fit).
+func stmtText(sql string, raw *pg_query.RawStmt) string {
+	start, n := int(raw.GetStmtLocation()), int(raw.GetStmtLen())
+	if n == 0 {
+		n = len(sql) - start // the last statement runs to the end
+	}
+	if start < 0 || n < 0 || start+n > len(sql) {
+		return sql
+	}
+	return sql[start : start+n]
+}
+
 // checkStmt judges one top-level statement: first its kind, then every node
 // below it.
-func (g *Guard) checkStmt(stmt *pg_query.Node) *Verdict {
-	v := g.checkTopLevel(stmt)
+func (g *Guard) checkStmt(stmt *pg_query.Node, text string) *Verdict {
+	v := g.checkTopLevel(stmt, text)
 	if v.Refusal != nil {
 		return v
 	}
@@ -169,6 +190,7 @@ func (g *Guard) checkStmt(stmt *pg_query.Node) *Verdict {
 		return true
 	})
 	if refusal != nil {
+		refusal.ReadsLiterals = v.ReadsLiterals
 		return refusal
 	}
 	return v
@@ -202,8 +224,9 @@ func walk(m protoreflect.Message, visit func(protoreflect.ProtoMessage) bool) bo
 	return ok
 }
 
-// checkTopLevel applies the rules that depend on the statement's kind.
-func (g *Guard) checkTopLevel(stmt *pg_query.Node) *Verdict {
+// checkTopLevel applies the rules that depend on the statement's kind; text
+// is the statement's own text.
+func (g *Guard) checkTopLevel(stmt *pg_query.Node, text string) *Verdict {
 	allowed := &Verdict{}
 	switch n := stmt.GetNode().(type) {
 	case *pg_query.Node_SelectStmt, *pg_query.Node_InsertStmt, *pg_query.Node_UpdateStmt,
@@ -242,7 +265,7 @@ func (g *Guard) checkTopLevel(stmt *pg_query.Node) *Verdict {
 		if c.GetIsProgram() {
 			return refuse(RuleServerFiles, "COPY ... PROGRAM runs a program on the database server")
 		}
-		if c.GetFilename() != "" {
+		if c.GetFilename() != "" || copyNamesFile(text) {
 			return refuse(RuleServerFiles, "COPY to or from a server file is not allowed; use COPY ... FROM STDIN or TO STDOUT")
 		}
 		return allowed
@@ -311,6 +334,45 @@ func (g *Guard) checkTopLevel(stmt *pg_query.Node) *Verdict {
 	return g.ddl(nil)
 }
 
+// copyNamesFile reports whether a COPY statement's source or target is a
+// string literal, that is a server file. The parse tree cannot tell a COPY
+// from an empty string literal (a file with an empty name) from a COPY from
+// STDIN: both have an empty filename. So this reads the statement's tokens:
+// the first FROM or TO outside parentheses, then, past PROGRAM and comments,
+// either STDIN/STDOUT or a literal. A text the scanner rejects counts as a
+// file.
+func copyNamesFile(text string) bool {
+	scan, err := pg_query.Scan(text)
+	if err != nil {
+		return true
+	}
+	toks := scan.GetTokens()
+	depth := 0
+	for i, t := range toks {
+		switch t.GetToken() {
+		case pg_query.Token_ASCII_40:
+			depth++
+		case pg_query.Token_ASCII_41:
+			depth--
+		case pg_query.Token_FROM, pg_query.Token_TO:
+			if depth != 0 {
+				continue
+			}
+			for _, next := range toks[i+1:] {
+				switch next.GetToken() {
+				case pg_query.Token_PROGRAM, pg_query.Token_SQL_COMMENT, pg_query.Token_C_COMMENT:
+					continue
+				case pg_query.Token_SCONST, pg_query.Token_USCONST:
+					return true
+				}
+				return false
+			}
+			return false
+		}
+	}
+	return false
+}
+
 func createIfNotExists(ine bool, rel *pg_query.RangeVar, tag string) *IfNotExists {
 	if !ine || rel == nil || rel.GetRelpersistence() == "t" {
 		return nil
@@ -348,10 +410,15 @@ func (g *Guard) checkSet(s *pg_query.VariableSetStmt) *Verdict {
 	case lexerSettings[name] && kind != pg_query.VariableSetKind_VAR_RESET:
 		return refuse(RuleLexing, "%s cannot be changed through the proxy: the guard reads statements as UTF-8 with standard conforming strings", name)
 	case name == "role" || name == "session_authorization":
-		if kind == pg_query.VariableSetKind_VAR_RESET || kind == pg_query.VariableSetKind_VAR_SET_DEFAULT || isSetRoleNone(s) {
+		if kind == pg_query.VariableSetKind_VAR_RESET || kind == pg_query.VariableSetKind_VAR_SET_DEFAULT {
 			return &Verdict{Effects: EffectReset}
 		}
-		return refuse(RuleRoleChange, "SET ROLE and SET SESSION AUTHORIZATION are not allowed: the proxy's role is what Row-Level Security is enforced on")
+		if isSetRoleNone(s) {
+			return &Verdict{Effects: EffectReset, ReadsLiterals: true}
+		}
+		v := refuse(RuleRoleChange, "SET ROLE and SET SESSION AUTHORIZATION are not allowed: the proxy's role is what Row-Level Security is enforced on")
+		v.ReadsLiterals = true // the role is a literal: 'none' would be allowed
+		return v
 	case kind == pg_query.VariableSetKind_VAR_RESET:
 		return &Verdict{Effects: EffectReset}
 	case s.GetIsLocal():

@@ -94,8 +94,23 @@ func CheckPosture(ctx context.Context, conn *pgx.Conn, opts PostureOptions) (*Po
 	if bypass {
 		add(Critical, "role "+p.Role, "has BYPASSRLS: Row-Level Security does not apply to it")
 	}
+	// The guard refuses COPY to and from server files and programs; these
+	// roles would let the server run them were one to slip past it.
+	rows, err := conn.Query(ctx, `SELECT r.rolname::text FROM pg_catalog.pg_roles r
+		WHERE r.rolname IN ('pg_read_server_files', 'pg_write_server_files', 'pg_execute_server_program')
+			AND pg_catalog.pg_has_role(current_user, r.oid, 'USAGE') ORDER BY 1`)
+	if err != nil {
+		return nil, err
+	}
+	serverRoles, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range serverRoles {
+		add(Critical, "role "+p.Role, "is a member of %s: it can read or write the server's files or run programs there", r)
+	}
 
-	rows, err := conn.Query(ctx, `SELECT c.oid, n.nspname || '.' || c.relname, c.relrowsecurity, c.relforcerowsecurity,
+	rows, err = conn.Query(ctx, `SELECT c.oid, n.nspname || '.' || c.relname, c.relrowsecurity, c.relforcerowsecurity,
 			pg_catalog.pg_has_role(c.relowner, 'USAGE'),
 			EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attname = $2 AND a.attnum > 0 AND NOT a.attisdropped)
 		FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace

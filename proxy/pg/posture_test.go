@@ -23,6 +23,16 @@ func TestCheckPosture(t *testing.T) {
 	}
 
 	admin := env.admin()
+	mustExec(t, admin, "GRANT pg_read_server_files TO "+role)
+	files, err := CheckPosture(ctx, proxyConn, PostureOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := files.UnsafeError(); !files.Critical() || !strings.Contains(err.Error(), "is a member of pg_read_server_files") {
+		t.Fatalf("a role that reads server files passed: %v", files.Findings)
+	}
+	mustExec(t, admin, "REVOKE pg_read_server_files FROM "+role)
+
 	for _, sql := range []string{
 		"CREATE TABLE open_t (tenant_id text, id int PRIMARY KEY)",
 		"CREATE TABLE owned_t (tenant_id text)",

@@ -75,6 +75,8 @@ func TestRedTeamAttacks(t *testing.T) {
 		{"CREATE TABLE stolen AS SELECT * FROM items", RuleDDL},
 		{"SELECT * INTO stolen FROM items", RuleDDL},
 		{"TRUNCATE items", RuleTruncate},
+		{"COPY items FROM ''", RuleServerFiles}, // a file with an empty name, not STDIN
+		{"COPY items TO /* x */ ''", RuleServerFiles},
 		{"LOCK TABLE items", RuleTableLock},
 		{"LOCK TABLE items IN SHARE MODE NOWAIT", RuleTableLock},
 		{"PREPARE tenantgate_x AS SELECT 1", RuleReservedName},

@@ -1,23 +1,28 @@
 package pg
 
 // Verdict keys. An application that inlines its values sends a new text for
-// every statement (`... WHERE aid = 4711`), and a cache keyed by the whole
-// text would parse every one of them. The guard's rules depend on names and
-// structure, never on the value of a numeric literal (FuzzVerdictKey
-// checks that verdicts stay equal when the numbers change), so texts that
-// differ only in their numeric literals can share one verdict: the key is
-// the text with each numeric literal replaced by one byte naming its class.
+// every statement (`... WHERE aid = 4711`, `... WHERE email = 'a@b.c'`), and
+// a cache keyed by the whole text would parse every one of them. The
+// guard's rules depend on names and structure, not on the values of
+// literals, so texts that differ only in their numeric and string literals
+// can share one verdict: the key is the text with each literal replaced by
+// one byte naming its class. The one rule that reads a literal's value
+// (SET ROLE 'none' is allowed, SET ROLE 'x' is not) marks its verdict
+// ReadsLiterals, and such a verdict is cached under the whole text only.
+// FuzzVerdictKey checks that every other verdict stays the same when the
+// literals change.
 //
-// That is only sound if the key's tokenizer finds exactly the numeric
-// literals PostgreSQL's lexer finds, and no others: a digit inside a string,
-// a comment, a quoted identifier or a dollar-quoted body must stay in the
-// key. So the tokenizer reads a deliberately small subset of SQL in which
-// that is unambiguous and gives up on everything else, which is then
-// cached by its whole text as before: any byte outside printable ASCII and
-// the whitespace PostgreSQL 15 and 17 agree on, a backslash, comments,
-// dollar quoting, and prefixed strings or identifiers (E'', B'', X'', N'',
-// U&''). Within the subset, FuzzVerdictKey compares it with PostgreSQL's
-// own scanner (pg_query's) token by token.
+// That is only sound if the key's tokenizer finds exactly the literals
+// PostgreSQL's lexer finds, and no others: a digit inside a quoted
+// identifier, or a quote inside a comment, must not be read as a literal.
+// So the tokenizer reads a deliberately small subset of SQL in which that
+// is unambiguous and gives up on everything else, which is then cached by
+// its whole text: any byte outside printable ASCII and the whitespace
+// PostgreSQL 15 and 17 agree on, a backslash, comments, dollar quoting,
+// prefixed strings or identifiers (E'', B'', X'', N'', U&''), and strings
+// continued on the next line ('a'<newline>'b' is one literal). Within the
+// subset, FuzzVerdictKey compares it with PostgreSQL's own scanner
+// (pg_query's) token by token.
 
 const (
 	// keyMasked starts every masked key. Statement texts arrive as C
@@ -32,6 +37,8 @@ const (
 	// classes apart keeps texts apart whose grammar differs: FETCH 5 parses,
 	// FETCH 5.5 does not.
 	maskNumeric = 0xFE
+	// maskString stands for a string literal ('...', SCONST).
+	maskString = 0xFD
 )
 
 // appendVerdictKey appends to dst the verdict key of text, the text with
@@ -78,12 +85,19 @@ func appendVerdictKey[T string | []byte](dst []byte, text T) ([]byte, bool) {
 			}
 			dst = append(dst, text[i:j]...)
 			i = j
-		case c == '\'' || c == '"':
+		case c == '"':
 			end, ok := skipQuoted(text, i)
 			if !ok {
 				return dst, false
 			}
-			dst = append(dst, text[i:end]...)
+			dst = append(dst, text[i:end]...) // an identifier: kept
+			i = end
+		case c == '\'':
+			end, ok := skipQuoted(text, i)
+			if !ok || continuesString(text, end) {
+				return dst, false
+			}
+			dst = append(dst, maskString)
 			i = end
 		case c == '-' && i+1 < n && text[i+1] == '-',
 			c == '/' && i+1 < n && text[i+1] == '*',
@@ -159,6 +173,25 @@ func skipQuoted[T string | []byte](text T, i int) (int, bool) {
 		}
 	}
 	return 0, false
+}
+
+// continuesString reports whether a string literal ending at text[end] is
+// continued by another after whitespace holding a newline, which the lexer
+// joins into one literal.
+func continuesString[T string | []byte](text T, end int) bool {
+	newline := false
+	for i := end; i < len(text); i++ {
+		switch text[i] {
+		case '\n', '\r':
+			newline = true
+		case ' ', '\t', '\f':
+		case '\'':
+			return newline
+		default:
+			return false
+		}
+	}
+	return false
 }
 
 // fitsInt32 reports whether the decimal digits b are an integer PostgreSQL
