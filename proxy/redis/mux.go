@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"sync/atomic"
 )
@@ -174,6 +175,11 @@ func (l *muxLink) submit(b *muxBatch) error {
 		return nil
 	}
 	l.writing = true
+	l.mu.Unlock()
+	// Let the sessions that are ready to run now add their batches first:
+	// they go out in this one write.
+	runtime.Gosched()
+	l.mu.Lock()
 	buf := l.takeLocked()
 	l.mu.Unlock()
 	if l.write(buf) {
