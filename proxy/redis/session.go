@@ -573,7 +573,7 @@ func (c *clientSession) flushShared() {
 	}
 	if err != nil {
 		c.upstreamUnavailable(err)
-		c.relayAll(func(func([]byte) error) error { return nil }, b.want)
+		_ = c.relayAll(nil, nil, b.want)
 		b.reset()
 		return
 	}
@@ -597,16 +597,7 @@ func (c *clientSession) flushShared() {
 		c.mu.Unlock()
 		return
 	}
-	err = c.relayAll(func(relay func([]byte) error) error {
-		start := 0
-		for _, end := range b.ends {
-			if err := relay(b.replies[start:end]); err != nil {
-				return err
-			}
-			start = end
-		}
-		return nil
-	}, 0)
+	err = c.relayAll(b.replies, b.ends, 0)
 	b.reset()
 	if err != nil {
 		c.broken = err
@@ -618,14 +609,18 @@ func (c *clientSession) flushShared() {
 // could not take.
 var unavailableReply = []byte("-ERR the proxy cannot reach Redis right now\r\n")
 
-// relayAll writes the client's version of each reply that replies yields,
-// then unavailableReply for each of missing commands, each followed by the
-// proxy's own replies queued behind it.
-func (c *clientSession) relayAll(replies func(relay func([]byte) error) error, missing int) error {
+// relayAll writes the client's version of each reply, replies[ends[i-1]:
+// ends[i]], then unavailableReply for each of missing commands, each
+// followed by the proxy's own replies queued behind it.
+func (c *clientSession) relayAll(replies []byte, ends []int, missing int) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := replies(c.relay); err != nil {
-		return err
+	start := 0
+	for _, end := range ends {
+		if err := c.relay(replies[start:end]); err != nil {
+			return err
+		}
+		start = end
 	}
 	for range missing {
 		if err := c.relay(unavailableReply); err != nil {
