@@ -580,3 +580,27 @@ func TestStalledClientDoesNotDelayOthers(t *testing.T) {
 		t.Errorf("800 round trips beside a stalled client took %s", took)
 	}
 }
+
+// TestUnreachableUpstreamAnswersEachCommand: when no shared connection can
+// be opened, every command of the batch gets an error in its place and the
+// session stays usable.
+func TestUnreachableUpstreamAnswersEachCommand(t *testing.T) {
+	ids := tenants(1)
+	p := startMuxProxy(t, ids...)
+	c := dialRaw(t, p)
+	c.do("AUTH", p.token(ids[0]))
+	addr := p.engine.upstream.addr
+	p.engine.upstream.addr = "127.0.0.1:1" // nothing listens there
+	c.send("SET", "k", "v")
+	c.send("SELECT", "0") // answered by the proxy, in its place
+	c.send("GET", "k")
+	for _, want := range []string{"-ERR the proxy cannot reach Redis right now\r\n", "+OK\r\n", "-ERR the proxy cannot reach Redis right now\r\n"} {
+		if got := c.read(); got != want {
+			t.Errorf("reply = %q, want %q", got, want)
+		}
+	}
+	p.engine.upstream.addr = addr
+	if got := c.do("PING"); got != "+PONG\r\n" {
+		t.Errorf("PING once the upstream is back = %q", got)
+	}
+}

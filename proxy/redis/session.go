@@ -572,7 +572,7 @@ func (c *clientSession) flushShared() {
 		}
 	}
 	if err != nil {
-		c.upstreamUnavailable(err)
+		c.e.log.Warn("redis upstream unavailable", "session_id", c.s.ID(), "err", err)
 		_ = c.relayAll(nil, nil, b.want)
 		b.reset()
 		return
