@@ -599,8 +599,16 @@ func TestUnreachableUpstreamAnswersEachCommand(t *testing.T) {
 			t.Errorf("reply = %q, want %q", got, want)
 		}
 	}
+	// A command that needs a dedicated connection fails alike, and leaves
+	// no transaction behind.
+	if got := c.do("MULTI"); got != "-ERR the proxy cannot reach Redis right now\r\n" {
+		t.Errorf("MULTI = %q", got)
+	}
 	p.engine.upstream.addr = addr
 	if got := c.do("PING"); got != "+PONG\r\n" {
 		t.Errorf("PING once the upstream is back = %q", got)
+	}
+	if got := c.do("SELECT", "0"); got != "+OK\r\n" {
+		t.Errorf("SELECT after the failed MULTI = %q: the proxy thinks a transaction is open", got)
 	}
 }

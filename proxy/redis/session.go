@@ -445,6 +445,10 @@ func (c *clientSession) send(entry pending, own bool) {
 			return
 		}
 		if err := c.ensureUpstream(); err != nil {
+			// The client is told the command failed: no transaction or
+			// subscription began.
+			c.inMulti, c.multiDirty, c.subs = false, false, subscriptions{}
+			c.setIdleExempt()
 			c.upstreamUnavailable(err)
 			return
 		}
