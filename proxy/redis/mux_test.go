@@ -87,17 +87,17 @@ func TestBlockingCommandsGetADedicatedConnection(t *testing.T) {
 		setup []string
 		cmd   []string
 	}{
-		{"blpop", nil, []string{"BLPOP", "q", "0.5"}},
-		{"brpop", nil, []string{"BRPOP", "q", "0.5"}},
-		{"blmove", nil, []string{"BLMOVE", "q", "d", "LEFT", "RIGHT", "0.5"}},
-		{"brpoplpush", nil, []string{"BRPOPLPUSH", "q", "d", "0.5"}},
-		{"blmpop", nil, []string{"BLMPOP", "0.5", "1", "q", "LEFT"}},
-		{"bzpopmin", nil, []string{"BZPOPMIN", "z", "0.5"}},
-		{"bzpopmax", nil, []string{"BZPOPMAX", "z", "0.5"}},
-		{"bzmpop", nil, []string{"BZMPOP", "0.5", "1", "z", "MIN"}},
-		{"xread", nil, []string{"XREAD", "BLOCK", "500", "STREAMS", "s", "$"}},
-		{"xreadgroup", []string{"XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"}, []string{"XREADGROUP", "GROUP", "g", "c", "BLOCK", "500", "STREAMS", "s", ">"}},
-		{"wait", nil, []string{"WAIT", "1", "500"}},
+		{"blpop", nil, []string{"BLPOP", "q", "1"}},
+		{"brpop", nil, []string{"BRPOP", "q", "1"}},
+		{"blmove", nil, []string{"BLMOVE", "q", "d", "LEFT", "RIGHT", "1"}},
+		{"brpoplpush", nil, []string{"BRPOPLPUSH", "q", "d", "1"}},
+		{"blmpop", nil, []string{"BLMPOP", "1", "1", "q", "LEFT"}},
+		{"bzpopmin", nil, []string{"BZPOPMIN", "z", "1"}},
+		{"bzpopmax", nil, []string{"BZPOPMAX", "z", "1"}},
+		{"bzmpop", nil, []string{"BZMPOP", "1", "1", "z", "MIN"}},
+		{"xread", nil, []string{"XREAD", "BLOCK", "1000", "STREAMS", "s", "$"}},
+		{"xreadgroup", []string{"XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"}, []string{"XREADGROUP", "GROUP", "g", "c", "BLOCK", "1000", "STREAMS", "s", ">"}},
+		{"wait", nil, []string{"WAIT", "1", "1000"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			blocked, witness := dialRaw(t, p), dialRaw(t, p)
@@ -115,7 +115,7 @@ func TestBlockingCommandsGetADedicatedConnection(t *testing.T) {
 			if got := witness.do("PING"); got != "+PONG\r\n" {
 				t.Fatalf("PING beside a blocked %s = %q", tc.name, got)
 			}
-			if waited := time.Since(start); waited > 400*time.Millisecond {
+			if waited := time.Since(start); waited > 700*time.Millisecond {
 				t.Errorf("PING beside a blocked %s took %s: the shared connection was blocked", tc.name, waited)
 			}
 			p.assertNotShared(2, tc.name)
