@@ -190,6 +190,9 @@ type Redis struct {
 	Upstream  SecretURL  `yaml:"upstream"`
 	KeyPrefix string     `yaml:"key_prefix"` // default t:{tenant}:
 	RateLimit *RateLimit `yaml:"rate_limit"`
+	// UpstreamConnections is how many upstream connections per protocol
+	// version the sessions share, default 2.
+	UpstreamConnections int `yaml:"upstream_connections"`
 }
 
 // RateLimit is a per-tenant request rate limit.
@@ -297,6 +300,7 @@ func (c *Config) setDefaults() {
 	if r := c.Redis; r != nil {
 		r.Listener.setDefaults()
 		setDefault(&r.KeyPrefix, "t:{tenant}:")
+		setDefault(&r.UpstreamConnections, 2)
 	}
 	if m := c.Mongo; m != nil {
 		m.Listener.setDefaults()
@@ -494,6 +498,9 @@ func (c *Config) validateEngines() error {
 		}
 		if rl := r.RateLimit; rl != nil && (rl.RequestsPerSecond < 1 || rl.Burst < 0) {
 			return fieldError("redis.rate_limit", "requests_per_second must be at least 1 and burst not negative")
+		}
+		if r.UpstreamConnections < 1 || r.UpstreamConnections > 64 {
+			return fieldError("redis.upstream_connections", "%d is not between 1 and 64", r.UpstreamConnections)
 		}
 	}
 	if m := c.Mongo; m != nil {

@@ -29,7 +29,7 @@ func TestParseFullExample(t *testing.T) {
 	if cfg.Bolt.Password != "neo4j-dev-password" {
 		t.Errorf("bolt.password = %q, want the ${VAR:-default} default", cfg.Bolt.Password)
 	}
-	if cfg.Postgres.PoolMode != "transaction" || cfg.Postgres.TenantSetting != "app.tenant_id" || cfg.Redis.KeyPrefix != "t:{tenant}:" {
+	if cfg.Postgres.PoolMode != "transaction" || cfg.Postgres.TenantSetting != "app.tenant_id" || cfg.Redis.KeyPrefix != "t:{tenant}:" || cfg.Redis.UpstreamConnections != 2 {
 		t.Errorf("engine defaults not applied: %+v %+v", cfg.Postgres, cfg.Redis)
 	}
 	if ts := cfg.Postgres.TenantSignature; ts == nil || ts.Setting != "app.tenant_sig" || string(ts.Key) != testSecret+"-signing" {
@@ -85,6 +85,8 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 		{"bad pool mode", "jwt: {secret: " + testSecret + "}\npostgres: {listen: 127.0.0.1:1, upstream: 'postgres://h/db', pool_mode: statement}\n", nil, `postgres.pool_mode: "statement" is not transaction or session`},
 		{"short tenant signature key", "jwt: {secret: " + testSecret + "}\npostgres: {listen: 127.0.0.1:1, upstream: 'postgres://h/db', tenant_signature: {key: short}}\n", nil, "postgres.tenant_signature.key: is 5 bytes"},
 		{"tenant signature outside the guarded prefix", "jwt: {secret: " + testSecret + "}\npostgres: {listen: 127.0.0.1:1, upstream: 'postgres://h/db', tenant_signature: {key: " + testSecret + ", setting: other.sig}}\n", nil, `postgres.tenant_signature.setting: "other.sig" must be another setting under "app."`},
+		{"redis upstream connections over the limit", "jwt: {secret: " + testSecret + "}\nredis: {listen: 127.0.0.1:1, upstream: redis://h:1, upstream_connections: 65}\n", nil, "redis.upstream_connections: 65 is not between 1 and 64"},
+		{"redis negative upstream connections", "jwt: {secret: " + testSecret + "}\nredis: {listen: 127.0.0.1:1, upstream: redis://h:1, upstream_connections: -1}\n", nil, "redis.upstream_connections: -1 is not between 1 and 64"},
 		{"prefix without tenant", "jwt: {secret: " + testSecret + "}\nredis: {listen: 127.0.0.1:1, upstream: redis://h:1, key_prefix: 'x:'}\n", nil, "redis.key_prefix"},
 		{"url error hides password", "registry: {postgres: 'mysql://u:hunter2@h/db'}\n", nil, `registry.postgres: scheme "mysql"`},
 		{"empty file", "", nil, "the file is empty"},

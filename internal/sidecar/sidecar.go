@@ -60,7 +60,10 @@ func engineFor(protocol string) engineFactory {
 }
 
 func newRedisEngine(ctx context.Context, cfg *config.Config, deps proxy.Deps) (proxy.Engine, proxy.TLSMode, error) {
-	opts := redisproxy.Options{Upstream: string(cfg.Redis.Upstream), KeyPrefix: cfg.Redis.KeyPrefix, Log: deps.Log}
+	opts := redisproxy.Options{
+		Upstream: string(cfg.Redis.Upstream), KeyPrefix: cfg.Redis.KeyPrefix,
+		UpstreamConnections: cfg.Redis.UpstreamConnections, Log: deps.Log,
+	}
 	if rl := cfg.Redis.RateLimit; rl != nil {
 		opts.RateLimit = &redisproxy.RateLimit{RequestsPerSecond: rl.RequestsPerSecond, Burst: rl.Burst, Shared: string(rl.Shared)}
 	}

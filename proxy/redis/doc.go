@@ -4,10 +4,27 @@
 // an unchanged application sees one private keyspace.
 //
 // A client authenticates with its JWT as the password (AUTH token, AUTH user
-// token, HELLO 2|3 AUTH user token). Each client session then gets its own
-// upstream connection, opened with the proxy's credentials; commands go out
-// in order and replies come back in order, which keeps pipelining, blocking
-// commands, MULTI/EXEC/WATCH and pub/sub working with their Redis semantics.
+// token, HELLO 2|3 AUTH user token). Its commands then reach Redis over the
+// proxy's own connections, opened with the proxy's credentials, in order,
+// and the replies come back in order.
+//
+// Connection model: sessions share a few upstream connections per protocol
+// version (muxPool; Options.UpstreamConnections). A session sends each
+// batch of commands read from its client as one unit, so one write and one
+// read on a shared connection carry many clients' commands; the shared
+// connection's reader only files replies, and the session rewrites them and
+// writes them to its client itself, so a slow client stalls no one else. A
+// session has one batch in flight at a time, which bounds what the proxy
+// buffers for it to the replies to one read of its client. A command with
+// per-connection state or effect (bindingOf: MULTI, WATCH, subscriptions,
+// blocking commands, CLIENT ID/INFO, @connection commands) moves the session
+// to a dedicated upstream connection for the rest of its tenant session,
+// after the commands it already sent are answered; a replyPump relays that
+// connection's replies, pub/sub messages included. CLIENT SETNAME/GETNAME/
+// SETINFO are kept by the proxy while the session shares. So pipelining,
+// blocking commands, MULTI/EXEC/WATCH and pub/sub keep their Redis
+// semantics, and no per-connection state is ever left on a shared
+// connection for another session to meet.
 //
 // Which arguments are keys is not a hand-written list: the engine loads the
 // upstream's COMMAND table (at start, and again when a new upstream

@@ -19,7 +19,11 @@ type Options struct {
 	Upstream  string // redis://, rediss:// or unix:// URL with the proxy's own credentials
 	KeyPrefix string // template containing {tenant}; DefaultKeyPrefix when empty
 	RateLimit *RateLimit
-	Log       *slog.Logger
+	// UpstreamConnections is how many upstream connections per protocol
+	// version (RESP2, RESP3) the sessions share; 0 means
+	// DefaultUpstreamConnections.
+	UpstreamConnections int
+	Log                 *slog.Logger
 }
 
 // RateLimit is a per-tenant command rate limit.
@@ -42,6 +46,7 @@ type Engine struct {
 	log      *slog.Logger
 	rewriter atomic.Pointer[commandRewriter]
 	limiter  *policy.RateLimiter // nil: no rate limit
+	mux      *muxPool
 
 	mu     sync.Mutex // serialises command table reloads
 	server string     // identity of the server the table was loaded from
@@ -65,7 +70,15 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	n := opts.UpstreamConnections
+	if n == 0 {
+		n = DefaultUpstreamConnections
+	}
+	if n < 0 {
+		return nil, fmt.Errorf("redis.upstream_connections %d must be at least 1", n)
+	}
 	e := &Engine{upstream: up, template: template, log: log}
+	e.mux = newMuxPool(e, n)
 	u, err := up.dial(ctx, 2)
 	if err != nil {
 		return nil, err
@@ -86,9 +99,11 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	return e, nil
 }
 
-// Close releases what the engine holds beyond its sessions (the shared rate
-// limit's connections). Call it after the listener has shut down.
+// Close releases what the engine holds beyond its sessions (the shared
+// upstream connections, the shared rate limit's connections). Call it after
+// the listener has shut down.
 func (e *Engine) Close() error {
+	e.mux.close()
 	if e.limiter != nil {
 		e.limiter.Close()
 	}

@@ -27,6 +27,12 @@ func FuzzReplyReader(f *testing.F) {
 		if _, _, err := parseValue(raw); err != nil {
 			t.Fatalf("reader accepted %q, decoder refused it: %v", raw, err)
 		}
+		// The shared connection's reader appends replies to what a batch
+		// already holds: the same reply, after the earlier bytes.
+		appended, err := newReplyReader(bytes.NewReader(data)).appendNext([]byte("earlier"))
+		if err != nil || string(appended) != "earlier"+string(raw) {
+			t.Fatalf("appendNext = %q, %v; want earlier%q", appended, err, raw)
+		}
 		exec := []replyKind{replyNameList, replyScan, replyFirstKey, replyStreams, replyOK}
 		for kind := replyRaw; kind <= replyExecAbort; kind++ {
 			if _, err := rewriteReply(nil, kind, exec, raw, sc); err != nil {

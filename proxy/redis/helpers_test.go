@@ -19,6 +19,7 @@ type testProxy struct {
 	t        testing.TB
 	addr     string
 	listener *proxy.Listener
+	engine   *Engine
 	upstream *goredis.Client
 	env      *proxytest.Env
 }
@@ -55,7 +56,7 @@ func startProxyOpts(t testing.TB, cfg proxy.ListenerConfig, eopts Options, tenan
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = engine.Close() })
-	p := &testProxy{t: t, env: proxytest.NewEnv(t, tenants...)}
+	p := &testProxy{t: t, engine: engine, env: proxytest.NewEnv(t, tenants...)}
 	cfg.Protocol = "redis"
 	p.listener = p.env.Listen(t, cfg, engine)
 	p.addr = p.listener.Addr().String()

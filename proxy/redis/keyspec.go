@@ -7,10 +7,11 @@ import (
 	"strings"
 )
 
-// categories are the ACL categories that decide whether a command without
-// keys may pass: keyless commands in any of them act on the whole server,
-// the whole keyspace, channels or scripts, and are refused unless handled
-// explicitly.
+// categories are the ACL categories the proxy looks at. Keyless commands
+// in the serverWide ones act on the whole server, the whole keyspace,
+// channels or scripts, and are refused unless handled explicitly; the
+// @connection and @transaction ones can hold per-connection state, which
+// decides the upstream connection they run on (bindingOf).
 type categories uint8
 
 const (
@@ -19,11 +20,14 @@ const (
 	catKeyspace
 	catPubSub
 	catScripting
+	catConnection
+	catTransaction
 )
 
 var categoryByName = map[string]categories{
 	"@admin": catAdmin, "@dangerous": catDangerous, "@keyspace": catKeyspace,
 	"@pubsub": catPubSub, "@scripting": catScripting,
+	"@connection": catConnection, "@transaction": catTransaction,
 }
 
 // serverWide are the categories that make a keyless command reach beyond a
@@ -57,6 +61,7 @@ type commandInfo struct {
 	name        string // lower case, "object|encoding" for subcommands
 	arity       int    // positive: exact argument count; negative: minimum
 	categories  categories
+	blocking    bool // the "blocking" command flag: it may block its connection
 	keySpecs    []keySpec
 	unusable    string // why the key specs cannot be trusted; empty when they can
 	subcommands map[string]*commandInfo
@@ -112,6 +117,11 @@ func parseCommandInfo(v value) (*commandInfo, error) {
 		return nil, fmt.Errorf("command %s: bad arity %q", info.name, v.elems[1].text)
 	}
 	info.arity = arity
+	for _, f := range v.elems[2].elems {
+		if strings.EqualFold(string(f.text), "blocking") {
+			info.blocking = true
+		}
+	}
 	for _, c := range v.elems[6].elems {
 		info.categories |= categoryByName[strings.ToLower(string(c.text))]
 	}

@@ -19,6 +19,7 @@ type pending struct {
 	exec          []replyKind // EXEC: how each queued command's reply is rewritten
 	confirmations int         // subscription commands: confirmations still to come
 	hello         int         // HELLO: the protocol the upstream switches to
+	discard       bool        // the proxy's own command: the reply is not relayed
 	rewritten     bool
 	start         time.Time
 	req           *proxy.RequestMetrics
@@ -41,8 +42,8 @@ func (q *replyQueue) pop() {
 	}
 }
 
-// replyPump relays one upstream connection's replies to the client, in
-// order, rewriting those that carry names and passing out-of-band pub/sub
+// replyPump relays a dedicated upstream connection's replies to the
+// client, in order, rewriting those that carry names and passing out-of-band pub/sub
 // messages through as they come.
 type replyPump struct {
 	c       *clientSession
@@ -147,6 +148,10 @@ func (p *replyPump) deliver(raw []byte) error {
 		p.finish()
 	}
 	head := c.queue.front()
+	if head.discard {
+		p.finish()
+		return nil
+	}
 	var err error
 	switch head.reply {
 	case replyRaw:
@@ -205,23 +210,7 @@ func (p *replyPump) confirm(v value) error {
 // finish completes the request at the head of the queue, then writes the
 // proxy's own replies queued behind it.
 func (p *replyPump) finish() {
-	c := p.c
-	head := c.queue.front()
-	if head.req != nil {
-		if head.rewritten {
-			head.req.Rewritten(time.Since(head.start))
-		} else {
-			head.req.Forwarded(time.Since(head.start))
-		}
-	}
-	c.queue.pop()
-	for !c.queue.empty() && c.queue.front().local != nil {
-		_, _ = c.out.Write(c.queue.front().local)
-		c.queue.pop()
-	}
-	if c.queue.empty() {
-		c.idle.Broadcast()
-	}
+	p.c.completeHead()
 	p.flushIfDrained()
 }
 

@@ -45,19 +45,26 @@ func (rr *replyReader) buffered() bool { return rr.r.Buffered() > 0 }
 // next reads one complete reply (an attribute and the value it annotates
 // count as one) and returns its bytes, valid until the next call.
 func (rr *replyReader) next() ([]byte, error) {
-	rr.buf = reuse(rr.buf)
+	var err error
+	rr.buf, err = rr.appendNext(reuse(rr.buf))
+	return rr.buf, err
+}
+
+// appendNext reads one complete reply and appends its bytes to dst. On an
+// error dst may hold part of the reply.
+func (rr *replyReader) appendNext(dst []byte) ([]byte, error) {
 	for pending := int64(1); pending > 0; {
 		line, err := rr.r.ReadSlice('\n')
 		if err != nil {
 			if errors.Is(err, bufio.ErrBufferFull) {
-				return nil, protocolErrorf("line longer than %d bytes", maxLineLen)
+				return dst, protocolErrorf("line longer than %d bytes", maxLineLen)
 			}
-			return nil, err
+			return dst, err
 		}
 		if len(line) < 3 || line[len(line)-2] != '\r' {
-			return nil, protocolErrorf("malformed line %q", truncate(line))
+			return dst, protocolErrorf("malformed line %q", truncate(line))
 		}
-		rr.buf = append(rr.buf, line...)
+		dst = append(dst, line...)
 		kind, body := line[0], line[1:len(line)-2]
 		switch kind {
 		case '+', '-', ':', '_', '#', ',', '(':
@@ -65,18 +72,18 @@ func (rr *replyReader) next() ([]byte, error) {
 		case '$', '!', '=':
 			n, err := parseLength(body, maxBulkLen)
 			if err != nil {
-				return nil, err
+				return dst, err
 			}
 			if n >= 0 {
-				if err := rr.readBulk(int(n)); err != nil {
-					return nil, err
+				if dst, err = rr.appendBulk(dst, int(n)); err != nil {
+					return dst, err
 				}
 			}
 			pending--
 		case '*', '~', '>', '%', '|':
 			n, err := parseLength(body, maxAggregate)
 			if err != nil {
-				return nil, err
+				return dst, err
 			}
 			switch {
 			case n < 0:
@@ -89,28 +96,34 @@ func (rr *replyReader) next() ([]byte, error) {
 				pending += n - 1
 			}
 		default:
-			return nil, protocolErrorf("unknown reply type %q", kind)
+			return dst, protocolErrorf("unknown reply type %q", kind)
 		}
 	}
-	return rr.buf, nil
+	return dst, nil
 }
 
-// readBulk appends n payload bytes and the CRLF after them, growing the
-// buffer only as the bytes arrive.
-func (rr *replyReader) readBulk(n int) error {
+// appendBulk appends n payload bytes and the CRLF after them, growing dst
+// only as the bytes arrive.
+func (rr *replyReader) appendBulk(dst []byte, n int) ([]byte, error) {
 	for left := n + 2; left > 0; {
 		chunk := min(left, bulkReadChunk)
-		start := len(rr.buf)
-		rr.buf = append(rr.buf, make([]byte, chunk)...)
-		if _, err := io.ReadFull(rr.r, rr.buf[start:]); err != nil {
-			return err
+		start := len(dst)
+		dst = append(dst, make([]byte, chunk)...)
+		if _, err := io.ReadFull(rr.r, dst[start:]); err != nil {
+			return dst, err
 		}
 		left -= chunk
 	}
-	if rr.buf[len(rr.buf)-2] != '\r' || rr.buf[len(rr.buf)-1] != '\n' {
-		return protocolErrorf("bulk string not terminated by CRLF")
+	if dst[len(dst)-2] != '\r' || dst[len(dst)-1] != '\n' {
+		return dst, protocolErrorf("bulk string not terminated by CRLF")
 	}
-	return nil
+	return dst, nil
+}
+
+// waitReply blocks until the start of the next reply has arrived.
+func (rr *replyReader) waitReply() error {
+	_, err := rr.r.Peek(1)
+	return err
 }
 
 // parseLength parses a length header; -1 (null) is allowed, other negative

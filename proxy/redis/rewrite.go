@@ -52,12 +52,13 @@ type plan struct {
 	args    [][]byte  // what is sent upstream, the client's own args when unchanged
 	keys    []int     // indexes into args of the names that get the tenant prefix
 	reply   replyKind // how the reply is rewritten
-	changed bool      // args were replaced
-	scratch [][]byte  // backing store for rewritten args
+	binding connBinding
+	changed bool     // args were replaced
+	scratch [][]byte // backing store for rewritten args
 }
 
 func (p *plan) reset(args [][]byte) {
-	p.refusal, p.local, p.args, p.keys, p.reply, p.changed = refusal{}, nil, args, p.keys[:0], replyRaw, false
+	p.refusal, p.local, p.args, p.keys, p.reply, p.binding, p.changed = refusal{}, nil, args, p.keys[:0], replyRaw, anyConn, false
 }
 
 func (p *plan) refuse(reason, format string, a ...any) {
@@ -210,6 +211,7 @@ func (r *commandRewriter) rewriteCommand(sc *tenantScope, args [][]byte, p *plan
 			return
 		}
 	}
+	p.binding = bindingOf(info, args)
 	if h, ok := handlers[info.name]; ok {
 		h(r, sc, args, p)
 		if p.changed {

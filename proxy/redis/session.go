@@ -3,6 +3,7 @@ package redis
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -24,10 +25,19 @@ import (
 // the request and reply readers' buffers a session costs about 64 KiB.
 const ioBufferSize = 16 << 10
 
-// clientSession serves one client connection. Its goroutine reads the
-// client's commands, answers the ones the proxy handles itself and writes
-// the rest, scoped, to the session's own upstream connection; a replyPump
-// goroutine relays the upstream's replies back in order.
+// clientSession serves one client connection. Its goroutine reads a batch
+// of the client's commands (what one read brings), answers the ones the
+// proxy handles itself and sends the rest, scoped, upstream:
+//
+//   - on a shared connection (muxLink) while the session holds no
+//     per-connection state: the batch goes out as one unit and the
+//     session's goroutine waits for its replies, rewrites them and writes
+//     them to the client itself before it reads the client's next batch;
+//   - on its own dedicated connection once a command needs one (bindingOf):
+//     the commands already sent on the shared connection are answered
+//     first, then the session stays on the dedicated connection, whose
+//     replyPump goroutine relays the replies, until RESET or a tenant
+//     switch.
 type clientSession struct {
 	e    *Engine
 	s    *proxy.Session
@@ -39,9 +49,15 @@ type clientSession struct {
 	scope      *tenantScope
 	req        *proxy.RequestMetrics
 	proto      int
-	pump       *replyPump // nil until the first forwarded command
+	pump       *replyPump // the dedicated connection's; nil while on a shared one
+	muxIndex   int        // which of the engine's shared connections the session uses
+	batch      *muxBatch  // commands for the shared connection, sent at the end of the client's batch
+	broken     error      // the shared connection failed with commands in flight: the session ends
 	inMulti    bool
 	multiDirty bool // a command was refused inside MULTI: EXEC must abort
+	// The connection name and library attributes kept for the client while
+	// on a shared connection (CLIENT SETNAME, HELLO SETNAME, CLIENT SETINFO).
+	clientName, libName, libVer []byte
 	// multiReplies are the reply kinds of the commands queued in MULTI, to
 	// rewrite EXEC's reply.
 	multiReplies []replyKind
@@ -62,11 +78,13 @@ type clientSession struct {
 	idle  *sync.Cond // broadcast when the queue empties
 	out   *bufio.Writer
 	queue replyQueue
+	// scratch holds a rewritten reply on the shared connection's path.
+	scratch []byte
 }
 
 func newClientSession(e *Engine, s *proxy.Session) *clientSession {
 	c := &clientSession{
-		e: e, s: s, proto: 2,
+		e: e, s: s, proto: 2, muxIndex: e.mux.assign(), batch: newMuxBatch(),
 		in:  newRequestReader(s.Conn()),
 		out: bufio.NewWriterSize(s.Conn(), ioBufferSize),
 	}
@@ -100,6 +118,12 @@ func (c *clientSession) serve() error {
 			if quit := c.handle(cmd); quit {
 				return nil
 			}
+			if c.broken != nil {
+				return c.broken
+			}
+		}
+		if c.flushShared(); c.broken != nil {
+			return c.broken
 		}
 		if c.pump != nil {
 			if err := c.pump.up.w.Flush(); err != nil {
@@ -191,6 +215,7 @@ func (c *clientSession) handle(cmd command) (quit bool) {
 			c.s.Deauthenticate()
 		}
 		c.authed, c.proto, c.inMulti, c.multiDirty, c.subs = false, 2, false, false, subscriptions{}
+		c.clientName, c.libName, c.libVer = nil, nil, nil
 		c.setIdleExempt()
 		c.answer([]byte("+RESET\r\n"))
 	case "ping":
@@ -270,6 +295,7 @@ func (c *clientSession) authenticate(token []byte) bool {
 		c.waitIdle()
 		c.closeUpstream()
 		c.inMulti, c.multiDirty, c.subs = false, false, subscriptions{}
+		c.clientName, c.libName, c.libVer = nil, nil, nil
 		c.setIdleExempt()
 		c.scope = newTenantScope(c.e.template, id.Tenant)
 		c.releaseLimit()
@@ -286,7 +312,7 @@ func (c *clientSession) authenticate(token []byte) bool {
 func (c *clientSession) hello(cmd command) {
 	args := cmd.Args
 	proto := 0
-	var token []byte
+	var token, name []byte
 	upArgs := [][]byte{args[0]}
 	if len(args) > 1 {
 		n, err := strconv.Atoi(string(args[1]))
@@ -306,7 +332,7 @@ func (c *clientSession) hello(cmd command) {
 				token = args[i+2]
 				i += 2
 			case bytes.EqualFold(args[i], []byte("setname")) && i+1 < len(args):
-				upArgs = append(upArgs, args[i], args[i+1])
+				name = args[i+1]
 				i++
 			default:
 				c.answerError("ERR Syntax error in HELLO option '" + string(truncate(args[i])) + "'")
@@ -326,11 +352,24 @@ func (c *clientSession) hello(cmd command) {
 		c.answerError("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
 		return
 	}
-	if proto != 0 {
+	if name != nil && !validClientValue(name) {
+		c.answerError("ERR Client names cannot contain spaces, newlines or special characters.")
+		return
+	}
+	switch {
+	case c.pump != nil && name != nil:
+		upArgs = append(upArgs, []byte("SETNAME"), name)
+	case name != nil:
+		c.clientName = bytes.Clone(name)
+	}
+	if proto != 0 && proto != c.proto {
+		// The commands before go to the shared connection of the old
+		// protocol, the rest to one of the new.
+		c.flushShared()
 		c.proto = proto
 	}
 	c.plan.reset(upArgs)
-	c.send(pending{hello: proto, start: c.now, req: c.req})
+	c.send(pending{hello: proto, start: c.now, req: c.req}, false)
 }
 
 // forward plans a command for the tenant and sends it upstream, or answers
@@ -338,10 +377,6 @@ func (c *clientSession) hello(cmd command) {
 func (c *clientSession) forward(cmd command) {
 	if c.limit != nil && !c.limitExempt(cmd) && !c.limit.Allow(c.now) {
 		c.rateLimited(cmd)
-		return
-	}
-	if err := c.ensureUpstream(); err != nil {
-		c.upstreamUnavailable(err)
 		return
 	}
 	p := &c.plan
@@ -356,6 +391,10 @@ func (c *clientSession) forward(cmd command) {
 			return
 		}
 		c.answer(p.local)
+		return
+	}
+	if p.binding == clientState && c.pump == nil {
+		c.clientState(cmd)
 		return
 	}
 	entry := pending{reply: p.reply, rewritten: p.rewritten(), start: c.now, req: c.req}
@@ -392,19 +431,37 @@ func (c *clientSession) forward(cmd command) {
 			c.multiReplies = append(c.multiReplies, p.reply)
 		}
 	}
-	c.send(entry)
+	c.send(entry, p.binding == ownConn)
 }
 
-// send queues the reply expectation and writes the planned command to the
-// upstream (flushed at the end of the client's pipeline batch).
-func (c *clientSession) send(entry pending) {
-	if err := c.ensureUpstream(); err != nil {
-		c.upstreamUnavailable(err)
-		return
+// send queues the reply expectation and the planned command: in the batch
+// for the shared connection, or written to the dedicated connection's
+// buffer (both sent at the end of the client's batch). own moves the
+// session to a dedicated connection first; a transaction or subscription
+// in progress is always on one.
+func (c *clientSession) send(entry pending, own bool) {
+	if c.pump == nil && (own || c.inMulti || c.subs.any()) {
+		if c.flushShared(); c.broken != nil {
+			return
+		}
+		if err := c.ensureUpstream(); err != nil {
+			// The client is told the command failed: no transaction or
+			// subscription began.
+			c.inMulti, c.multiDirty, c.subs = false, false, subscriptions{}
+			c.setIdleExempt()
+			c.upstreamUnavailable(err)
+			return
+		}
 	}
 	c.mu.Lock()
 	c.queue.push(entry)
 	c.mu.Unlock()
+	if c.pump == nil {
+		b := c.batch
+		b.commands = c.plan.appendCommand(b.commands, c.scope.prefix)
+		b.want++
+		return
+	}
 	w := c.pump.up.w
 	_, _ = w.Write(c.plan.appendCommand(w.AvailableBuffer(), c.scope.prefix))
 }
@@ -454,7 +511,9 @@ func (c *clientSession) upstreamUnavailable(err error) {
 	c.answerError("ERR the proxy cannot reach Redis right now")
 }
 
-// ensureUpstream opens the session's upstream connection if it has none.
+// ensureUpstream opens the session's dedicated upstream connection if it
+// has none, and gives it the connection name and library attributes the
+// proxy kept for the client (their replies are not relayed).
 func (c *clientSession) ensureUpstream() error {
 	if c.pump != nil {
 		return nil
@@ -468,12 +527,211 @@ func (c *clientSession) ensureUpstream() error {
 		return err
 	}
 	c.pump = startReplyPump(c, up)
+	for _, args := range c.keptClientState() {
+		var p plan
+		p.reset(args)
+		c.mu.Lock()
+		c.queue.push(pending{discard: true})
+		c.mu.Unlock()
+		_, _ = up.w.Write(p.appendCommand(up.w.AvailableBuffer(), nil))
+	}
 	return nil
+}
+
+// keptClientState returns the CLIENT commands that give a dedicated
+// connection the name and library attributes the proxy kept.
+func (c *clientSession) keptClientState() [][][]byte {
+	var cmds [][][]byte
+	if c.clientName != nil {
+		cmds = append(cmds, [][]byte{[]byte("CLIENT"), []byte("SETNAME"), c.clientName})
+	}
+	if c.libName != nil {
+		cmds = append(cmds, [][]byte{[]byte("CLIENT"), []byte("SETINFO"), []byte("LIB-NAME"), c.libName})
+	}
+	if c.libVer != nil {
+		cmds = append(cmds, [][]byte{[]byte("CLIENT"), []byte("SETINFO"), []byte("LIB-VER"), c.libVer})
+	}
+	return cmds
+}
+
+// flushShared sends the batch of commands for the shared connection, waits
+// for the replies and relays them to the client. When the connection
+// cannot be reached each command is answered with an error; when it fails
+// with the commands in flight, their outcome is unknown and the session
+// ends (c.broken).
+func (c *clientSession) flushShared() {
+	b := c.batch
+	if b.want == 0 {
+		return
+	}
+	m := c.e.mux.conn(c.proto, c.muxIndex)
+	l, err := m.link(c.s.Context())
+	if err == nil {
+		if err = l.submit(b); err != nil {
+			// The link had failed before: nothing was sent; one retry on
+			// a new link.
+			if l, err = m.link(c.s.Context()); err == nil {
+				err = l.submit(b)
+			}
+		}
+	}
+	if err != nil {
+		c.e.log.Warn("redis upstream unavailable", "session_id", c.s.ID(), "err", err)
+		_ = c.relayAll(nil, nil, b.want)
+		b.reset()
+		return
+	}
+	select {
+	case <-b.done:
+	case <-c.s.Context().Done():
+		// The batch stays with the link until it is answered: the
+		// session leaves it behind.
+		c.batch = newMuxBatch()
+		c.broken = context.Cause(c.s.Context())
+		return
+	}
+	if b.err != nil {
+		c.e.log.Warn("shared redis upstream connection failed; closing the session", "session_id", c.s.ID(), "err", b.err)
+		c.batch = newMuxBatch()
+		c.broken = fmt.Errorf("redis upstream: %w", b.err)
+		c.s.Close(c.broken)
+		c.mu.Lock()
+		c.queue.clear()
+		c.idle.Broadcast()
+		c.mu.Unlock()
+		return
+	}
+	err = c.relayAll(b.replies, b.ends, 0)
+	b.reset()
+	if err != nil {
+		c.broken = err
+		c.s.Close(err)
+	}
+}
+
+// unavailableReply answers the commands of a batch the shared connection
+// could not take.
+var unavailableReply = []byte("-ERR the proxy cannot reach Redis right now\r\n")
+
+// relayAll writes the client's version of each reply, replies[ends[i-1]:
+// ends[i]], then unavailableReply for each of missing commands, each
+// followed by the proxy's own replies queued behind it.
+func (c *clientSession) relayAll(replies []byte, ends []int, missing int) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	start := 0
+	for _, end := range ends {
+		if err := c.relay(replies[start:end]); err != nil {
+			return err
+		}
+		start = end
+	}
+	for range missing {
+		if err := c.relay(unavailableReply); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// relay writes the client's version of raw, the shared connection's reply
+// to the command at the head of the queue. Called with c.mu held.
+func (c *clientSession) relay(raw []byte) error {
+	head := c.queue.front()
+	if head.reply == replyRaw {
+		_, _ = c.out.Write(raw)
+	} else {
+		var err error
+		if c.scratch, err = rewriteReply(reuse(c.scratch), head.reply, head.exec, raw, c.scope); err != nil {
+			return err
+		}
+		_, _ = c.out.Write(c.scratch)
+	}
+	c.completeHead()
+	return nil
+}
+
+// completeHead completes the request at the head of the queue, then writes
+// the proxy's own replies queued behind it. Called with c.mu held.
+func (c *clientSession) completeHead() {
+	head := c.queue.front()
+	if head.req != nil {
+		if head.rewritten {
+			head.req.Rewritten(time.Since(head.start))
+		} else {
+			head.req.Forwarded(time.Since(head.start))
+		}
+	}
+	c.queue.pop()
+	for !c.queue.empty() && c.queue.front().local != nil {
+		_, _ = c.out.Write(c.queue.front().local)
+		c.queue.pop()
+	}
+	if c.queue.empty() {
+		c.idle.Broadcast()
+	}
+}
+
+// clientState answers CLIENT SETNAME, GETNAME and SETINFO for a session on
+// a shared connection, as Redis would for the client's own connection.
+func (c *clientSession) clientState(cmd command) {
+	args := cmd.Args
+	var buf [16]byte
+	switch string(lowerInto(buf[:0], truncate(args[1]))) {
+	case "setname":
+		if !validClientValue(args[2]) {
+			c.answerError("ERR Client names cannot contain spaces, newlines or special characters.")
+			return
+		}
+		c.clientName = bytes.Clone(args[2])
+		if len(c.clientName) == 0 {
+			c.clientName = nil
+		}
+		c.answer([]byte("+OK\r\n"))
+	case "getname":
+		switch {
+		case c.clientName != nil:
+			c.answer(redcon.AppendBulk(nil, c.clientName))
+		case c.proto == 3:
+			c.answer([]byte("_\r\n"))
+		default:
+			c.answer([]byte("$-1\r\n"))
+		}
+	default: // setinfo
+		var attr *[]byte
+		switch {
+		case bytes.EqualFold(args[2], []byte("lib-name")):
+			attr = &c.libName
+		case bytes.EqualFold(args[2], []byte("lib-ver")):
+			attr = &c.libVer
+		default:
+			c.answerError("ERR Unrecognized option '" + string(truncate(args[2])) + "'")
+			return
+		}
+		if !validClientValue(args[3]) {
+			c.answerError("ERR " + string(bytes.ToLower(args[2])) + " cannot contain spaces, newlines or special characters.")
+			return
+		}
+		*attr = bytes.Clone(args[3])
+		c.answer([]byte("+OK\r\n"))
+	}
+}
+
+// validClientValue reports whether a connection name or library attribute
+// is one Redis accepts: printable ASCII without spaces.
+func validClientValue(v []byte) bool {
+	for _, b := range v {
+		if b < '!' || b > '~' {
+			return false
+		}
+	}
+	return true
 }
 
 // waitIdle sends what is buffered upstream and waits until every expected
 // reply has reached the client.
 func (c *clientSession) waitIdle() {
+	c.flushShared()
 	if c.pump != nil {
 		_ = c.pump.up.w.Flush()
 	}

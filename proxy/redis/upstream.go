@@ -41,12 +41,14 @@ func parseUpstream(rawURL string) (upstreamConfig, error) {
 	return cfg, nil
 }
 
-// upstream is one connection to Redis, dedicated to one client session.
+// upstream is one connection to Redis: a session's dedicated connection,
+// or one of the engine's shared ones (muxLink).
 type upstream struct {
 	conn    net.Conn
 	w       *bufio.Writer
 	replies *replyReader
 	server  string // the server's version and modules, from its HELLO reply
+	id      int64  // the server's client id for this connection (CLIENT ID)
 }
 
 // dial connects, authenticates with the proxy's credentials, switches to
@@ -79,7 +81,7 @@ func (c upstreamConfig) dial(ctx context.Context, proto int) (*upstream, error) 
 		_ = conn.Close()
 		return nil, fmt.Errorf("upstream handshake: %w", err)
 	}
-	if u.server, err = serverIdentity(reply); err != nil {
+	if u.server, u.id, err = serverIdentity(reply); err != nil {
 		_ = conn.Close()
 		return nil, fmt.Errorf("upstream handshake: %w", err)
 	}
@@ -125,16 +127,18 @@ func (u *upstream) roundTrip(args ...string) ([]byte, error) {
 }
 
 // serverIdentity extracts what decides the command table from a HELLO
-// reply: the server version and its loaded modules.
-func serverIdentity(hello []byte) (string, error) {
+// reply, the server version and its loaded modules, and the connection's
+// client id.
+func serverIdentity(hello []byte) (server string, id int64, err error) {
 	v, _, err := parseValue(hello)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	f := fields(v)
 	version, ok := f["version"]
 	if !ok {
-		return "", errors.New("HELLO reply without a version")
+		return "", 0, errors.New("HELLO reply without a version")
 	}
-	return string(appendValue(appendValue(nil, version), f["modules"])), nil
+	id, _ = strconv.ParseInt(string(f["id"].text), 10, 64)
+	return string(appendValue(appendValue(nil, version), f["modules"])), id, nil
 }
