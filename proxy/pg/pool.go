@@ -174,7 +174,7 @@ func (p *Pool) Get(ctx context.Context, tenant string) (*ServerConn, error) {
 		c := p.idle[i]
 		p.idle = slices.Delete(p.idle, i, i+1)
 		p.mu.Unlock()
-		if c.isBroken() || p.expired(c) {
+		if c.isBroken() || p.expired(c) || !c.idleHealthy() {
 			c.close()
 			continue
 		}
