@@ -46,6 +46,8 @@ type clientSession struct {
 
 	server atomic.Pointer[ServerConn]
 	out    []byte // bytes for the server, written once the client's input pauses
+	// scratch holds a rewritten message until push copies it into out.
+	scratch []byte
 
 	stmts   map[string]*clientStmt
 	portals map[string]*Verdict // portals whose statement has effects
