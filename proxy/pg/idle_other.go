@@ -1,6 +1,13 @@
-//go:build !linux && !darwin
+//go:build !linux
 
 package pg
+
+import "net"
+
+// idlePeek is not available on this platform.
+type idlePeek struct{}
+
+func newIdlePeek(net.Conn) *idlePeek { return nil }
 
 // idleHealthy reports whether an idle connection can be handed out. Without
 // a non-blocking peek on this platform only input already buffered is seen;

@@ -30,6 +30,7 @@ import (
 type ServerConn struct {
 	nc      net.Conn
 	rd      *msgReader
+	peek    *idlePeek // nil where the socket cannot be peeked at
 	pid     uint32
 	secret  []byte
 	created time.Time
@@ -72,7 +73,7 @@ type pending struct {
 
 func newServerConn(nc net.Conn, pid uint32, secret []byte, onRelease func(*ServerConn)) *ServerConn {
 	c := &ServerConn{
-		nc: nc, rd: newMsgReader(nc, 1<<30), pid: pid, secret: secret, created: time.Now(),
+		nc: nc, rd: newMsgReader(nc, 1<<30), peek: newIdlePeek(nc), pid: pid, secret: secret, created: time.Now(),
 		txStatus: 'I', onRelease: onRelease,
 	}
 	c.forgetLocked()
