@@ -139,7 +139,7 @@ func TestIdleHealthy(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = nc.Close(); _ = peer.Close() })
-		return newServerConn(nc, 1, nil, func(*ServerConn) {}), peer
+		return newServerConn(nc, 1, nil, func(*ServerConn) {}, newPreparedSet()), peer
 	}
 	eventually := func(srv *ServerConn, want bool) {
 		t.Helper()
@@ -167,4 +167,41 @@ func TestIdleHealthy(t *testing.T) {
 	closed, peer := pair()
 	_ = peer.Close()
 	eventually(closed, false)
+}
+
+// Outside a transaction, a Parse of a statement some server connection
+// prepared before is answered without taking a connection: with the only one
+// held by another tenant's transaction it does not wait, and the statement
+// is prepared where the client later runs it, with the client's tenant. A
+// statement never prepared still goes to the server, so its errors come with
+// the Parse.
+func TestParseWithoutConnection(t *testing.T) {
+	env := newPGEnv(t, poolOf(1))
+	const q = "SELECT current_setting('app.tenant_id')"
+	first := env.raw(tenantB)
+	first.send(&pgproto3.Parse{Name: "s", Query: q}, &pgproto3.Sync{})
+	first.expect("ParseComplete", "ReadyForQuery")
+	bad := env.raw(tenantB)
+	bad.send(&pgproto3.Parse{Name: "bad", Query: "SELECT * FROM no_such_table"}, &pgproto3.Sync{})
+	bad.expect("ErrorResponse", "ReadyForQuery")
+
+	a := env.raw(tenantA)
+	a.send(&pgproto3.Query{String: "BEGIN"})
+	a.expect("CommandComplete", "ReadyForQuery") // A holds the only connection
+	b := env.raw(tenantB)
+	start := time.Now()
+	b.send(&pgproto3.Parse{Name: "mine", Query: q}, &pgproto3.Sync{})
+	b.expect("ParseComplete", "ReadyForQuery")
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("the Parse waited %s for a connection", d)
+	}
+	a.send(&pgproto3.Query{String: "COMMIT"})
+	a.expect("CommandComplete", "ReadyForQuery")
+
+	b.send(&pgproto3.Bind{PreparedStatement: "mine"}, &pgproto3.Execute{}, &pgproto3.Sync{})
+	b.expect("BindComplete")
+	if row, ok := b.receive().(*pgproto3.DataRow); !ok || string(row.Values[0]) != tenantB {
+		t.Fatalf("B's statement ran with %+v", row)
+	}
+	b.expect("CommandComplete", "ReadyForQuery")
 }

@@ -44,6 +44,7 @@ type ServerConn struct {
 	// connection is not handed to another client until they are delivered.
 	cancelling int
 	onRelease  func(*ServerConn) // the pool's put, called after the owner lets go
+	known      *preparedSet      // statements prepared successfully on any connection
 	relaying   bool              // a relay goroutine is reading the server
 	// unread counts the request bytes written, while no relay runs, since
 	// the server last had nothing outstanding.
@@ -71,10 +72,10 @@ type pending struct {
 	failed    error
 }
 
-func newServerConn(nc net.Conn, pid uint32, secret []byte, onRelease func(*ServerConn)) *ServerConn {
+func newServerConn(nc net.Conn, pid uint32, secret []byte, onRelease func(*ServerConn), known *preparedSet) *ServerConn {
 	c := &ServerConn{
 		nc: nc, rd: newMsgReader(nc, 1<<30), peek: newIdlePeek(nc), pid: pid, secret: secret, created: time.Now(),
-		txStatus: 'I', onRelease: onRelease,
+		txStatus: 'I', onRelease: onRelease, known: known,
 	}
 	c.forgetLocked()
 	return c
@@ -213,6 +214,7 @@ func (c *ServerConn) handle(typ byte, frame, body []byte, relay bool) bool {
 			}
 			if typ == '1' && head.parseName != "" {
 				c.prepared[head.parseName] = true
+				c.known.add(head.parseName)
 			}
 			c.pop()
 		}
