@@ -46,6 +46,8 @@ type clientSession struct {
 
 	server atomic.Pointer[ServerConn]
 	out    []byte // bytes for the server, written once the client's input pauses
+	// scratch holds a rewritten message until push copies it into out.
+	scratch []byte
 
 	stmts   map[string]*clientStmt
 	portals map[string]*Verdict // portals whose statement has effects
@@ -53,7 +55,7 @@ type clientSession struct {
 	// client's messages are ignored up to its Sync, as PostgreSQL does.
 	skipping bool
 
-	// Read by the server connection's relay under its lock.
+	// Read by the server connection's reader under its lock.
 	transactionPooling bool
 	pinned             bool // holds its server connection until the end
 	unsynced           bool // extended-protocol messages sent since the last Sync
@@ -116,8 +118,15 @@ func (c *clientSession) serve() error {
 			}
 			return err
 		}
-		if !c.rd.buffered() || typ == 'S' || typ == 'Q' || typ == 'H' {
+		// A pipeline still arriving is batched into one write to the
+		// server; once the client waits, its answers are read here.
+		if !c.rd.buffered() || len(c.out) >= syncLimit {
 			if err := c.flushServer(); err != nil {
+				return err
+			}
+		}
+		if !c.rd.buffered() {
+			if err := c.awaitAnswers(); err != nil {
 				return err
 			}
 			c.write(nil, true)
@@ -199,6 +208,9 @@ func (c *clientSession) push(srv *ServerConn, p *pending, msg []byte) {
 	c.out = append(c.out, msg...)
 }
 
+// flushServer writes the messages queued for the server. A batch that
+// would take the request bytes written ahead of reading past syncLimit is
+// read by a relay goroutine concurrently.
 func (c *clientSession) flushServer() error {
 	srv := c.server.Load()
 	if len(c.out) == 0 {
@@ -209,11 +221,44 @@ func (c *clientSession) flushServer() error {
 	if srv == nil {
 		return errors.New("server connection lost with messages unsent")
 	}
+	srv.mu.Lock()
+	if !srv.relaying && len(srv.pending) > 0 {
+		if srv.unread += len(out); srv.unread > syncLimit {
+			srv.startRelayLocked()
+		}
+	}
+	srv.mu.Unlock()
 	if _, err := srv.nc.Write(out); err != nil {
 		srv.fail(err)
 		return err
 	}
 	return nil
+}
+
+// awaitAnswers reads the server's answers to what was sent, in the
+// session's goroutine, when they are sure to come: the last request is a
+// Sync or a simple Query, after which the server sends everything and ends
+// with ReadyForQuery. Otherwise (a Flush, or a pipeline the client has not
+// synced) the server may hold answers back or skip requests after an error,
+// and the client decides when it reads: a relay goroutine delivers what
+// comes.
+func (c *clientSession) awaitAnswers() error {
+	srv := c.server.Load()
+	if srv == nil {
+		return nil
+	}
+	srv.mu.Lock()
+	if srv.owner != c || srv.relaying || len(srv.pending) == 0 {
+		srv.mu.Unlock()
+		return nil
+	}
+	if !srv.endsWithSyncLocked() {
+		srv.startRelayLocked()
+		srv.mu.Unlock()
+		return nil
+	}
+	srv.mu.Unlock()
+	return srv.readAnswers()
 }
 
 func (c *clientSession) query(frame, body []byte) error {

@@ -75,15 +75,15 @@ func (c *clientSession) makeRoom(srv *ServerConn) {
 	c.push(srv, &pending{kind: 'C', swallow: true}, encodeMsg(nil, &pgproto3.Close{ObjectType: 'S', Name: oldest}))
 }
 
-// withStatementName returns msg with the statement name at body offset off
-// (a NUL-terminated string) replaced by name.
-func withStatementName(typ byte, body []byte, off int, oldLen int, name string) []byte {
-	out := make([]byte, 0, len(body)+len(name)+5)
-	rest := make([]byte, 0, len(body)-oldLen+len(name))
-	rest = append(rest, body[:off]...)
-	rest = append(rest, name...)
-	rest = append(rest, body[off+oldLen:]...)
-	return appendMsg(out, typ, rest)
+// withStatementName appends to dst the message typ whose body is body with
+// the statement name at offset off (a NUL-terminated string of oldLen
+// bytes) replaced by name.
+func withStatementName(dst []byte, typ byte, body []byte, off int, oldLen int, name string) []byte {
+	dst = append(dst, typ)
+	dst = binary.BigEndian.AppendUint32(dst, uint32(4+len(body)-oldLen+len(name)))
+	dst = append(dst, body[:off]...)
+	dst = append(dst, name...)
+	return append(dst, body[off+oldLen:]...)
 }
 
 // decodeBind returns the portal and statement names of a Bind body; the
@@ -118,7 +118,8 @@ func (c *clientSession) bind(frame, body []byte) error {
 	c.prepareOn(srv, st)
 	msg := frame
 	if st.serverName != stmtName {
-		msg = withStatementName('B', body, len(portal)+1, len(stmtName), st.serverName)
+		c.scratch = withStatementName(c.scratch[:0], 'B', body, len(portal)+1, len(stmtName), st.serverName)
+		msg = c.scratch
 	}
 	c.push(srv, &pending{kind: 'B'}, msg)
 	if st.verdict.Effects != 0 {
@@ -144,7 +145,8 @@ func (c *clientSession) describe(frame, body []byte) error {
 			return c.fail(errorf("26000", "prepared statement \""+name+"\" does not exist"), false)
 		}
 		if st.serverName != name {
-			msg = withStatementName('D', body, 1, len(name), st.serverName)
+			c.scratch = withStatementName(c.scratch[:0], 'D', body, 1, len(name), st.serverName)
+			msg = c.scratch
 		}
 	}
 	srv, err := c.attach(false)
@@ -287,6 +289,14 @@ func (c *clientSession) parse(body []byte) error {
 	p.Name = st.serverName
 	st.parse = encodeMsg(nil, &p)
 	c.stmts[clientName] = st
+	if st.serverName != "" && c.server.Load() == nil && c.e.pool.known.has(st.serverName) {
+		// Outside a transaction, a statement some connection prepared
+		// before needs none now: it is prepared where the client binds it.
+		// So a Parse never waits for a pool slot behind other clients'
+		// transactions; an error it would now raise (a dropped table, another
+		// search_path) comes with that Bind.
+		return c.answer(msgParseComplete)
+	}
 	srv, err := c.attach(false)
 	if srv == nil {
 		return err

@@ -74,7 +74,7 @@ func FuzzClientMessages(f *testing.F) {
 				_ = p.Decode(body)
 			case 'B':
 				if portal, stmt, ok := decodeBind(body); ok {
-					out := withStatementName('B', body, len(portal)+1, len(stmt), "tenantgate_x")
+					out := withStatementName(nil, 'B', body, len(portal)+1, len(stmt), "tenantgate_x")
 					p2, s2, ok := decodeBind(out[5:])
 					if !ok || p2 != portal || s2 != "tenantgate_x" {
 						t.Fatalf("renamed Bind decodes as %q %q %v", p2, s2, ok)

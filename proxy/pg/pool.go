@@ -37,6 +37,7 @@ type Pool struct {
 	opts   PoolOptions
 	config *pgconn.Config
 	tokens chan struct{} // one per connection held by a client
+	known  *preparedSet
 
 	mu     sync.Mutex
 	idle   []*ServerConn
@@ -61,7 +62,8 @@ func NewPool(opts PoolOptions) (*Pool, error) {
 	if opts.HealthInterval <= 0 {
 		opts.HealthInterval = 30 * time.Second
 	}
-	p := &Pool{opts: opts, config: cfg, tokens: make(chan struct{}, opts.Size), stop: make(chan struct{})}
+	p := &Pool{opts: opts, config: cfg, tokens: make(chan struct{}, opts.Size),
+		known: newPreparedSet(), stop: make(chan struct{})}
 	go p.maintain()
 	return p, nil
 }
@@ -174,7 +176,7 @@ func (p *Pool) Get(ctx context.Context, tenant string) (*ServerConn, error) {
 		c := p.idle[i]
 		p.idle = slices.Delete(p.idle, i, i+1)
 		p.mu.Unlock()
-		if c.isBroken() || p.expired(c) {
+		if c.isBroken() || p.expired(c) || !c.idleHealthy() {
 			c.close()
 			continue
 		}
@@ -223,7 +225,7 @@ func (p *Pool) dial(ctx context.Context) (*ServerConn, error) {
 	p.mu.Lock()
 	p.params = h.ParameterStatuses
 	p.mu.Unlock()
-	return newServerConn(h.Conn, h.PID, h.SecretKey, p.put), nil
+	return newServerConn(h.Conn, h.PID, h.SecretKey, p.put, p.known), nil
 }
 
 // put takes back a connection whose client let go of it in a clean state.

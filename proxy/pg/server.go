@@ -8,17 +8,29 @@ import (
 	"time"
 )
 
-// ServerConn is one upstream connection, owned by the proxy. One goroutine
-// (relay) reads everything the server sends for the connection's whole life
-// and hands each message to the client that owns the connection at that
-// moment, consulting the queue of what was sent to know which messages to
-// pass, swallow (answers to what the proxy injected) or replace (refusals).
+// ServerConn is one upstream connection, owned by the proxy. Whoever reads
+// the server hands each message to the client that owns the connection at
+// that moment, consulting the queue of what was sent to know which messages
+// to pass, swallow (answers to what the proxy injected) or replace
+// (refusals).
+//
+// Reading is done by one goroutine at a time and only while answers are
+// outstanding. In the ordinary request/response case (the client's batch
+// ends with a Sync or a simple Query) the owner's session goroutine reads
+// the answers itself (readAnswers): no other goroutine is woken per round
+// trip. What needs concurrency, COPY FROM STDIN, batches without a Sync
+// (the client decides when to read) and batches larger than syncLimit
+// (writing to a server that is blocked writing to us would deadlock), gets a
+// relay goroutine that reads until nothing is outstanding and then ends.
+// An idle connection has no reader: Pool.Get checks that it holds no
+// unexpected input and was not closed (idleHealthy).
 //
 // Only the owner's session goroutine writes to the server; the proxy's own
 // maintenance statements run only while no client owns the connection.
 type ServerConn struct {
 	nc      net.Conn
 	rd      *msgReader
+	peek    *idlePeek // nil where the socket cannot be peeked at
 	pid     uint32
 	secret  []byte
 	created time.Time
@@ -32,6 +44,11 @@ type ServerConn struct {
 	// connection is not handed to another client until they are delivered.
 	cancelling int
 	onRelease  func(*ServerConn) // the pool's put, called after the owner lets go
+	known      *preparedSet      // statements prepared successfully on any connection
+	relaying   bool              // a relay goroutine is reading the server
+	// unread counts the request bytes written, while no relay runs, since
+	// the server last had nothing outstanding.
+	unread int
 
 	// What the server session holds, as far as the proxy knows.
 	tenant   string            // tenant setting's value; "" = unknown
@@ -55,15 +72,20 @@ type pending struct {
 	failed    error
 }
 
-func newServerConn(nc net.Conn, pid uint32, secret []byte, onRelease func(*ServerConn)) *ServerConn {
+func newServerConn(nc net.Conn, pid uint32, secret []byte, onRelease func(*ServerConn), known *preparedSet) *ServerConn {
 	c := &ServerConn{
-		nc: nc, rd: newMsgReader(nc, 1<<30), pid: pid, secret: secret, created: time.Now(),
-		txStatus: 'I', onRelease: onRelease,
+		nc: nc, rd: newMsgReader(nc, 1<<30), peek: newIdlePeek(nc), pid: pid, secret: secret, created: time.Now(),
+		txStatus: 'I', onRelease: onRelease, known: known,
 	}
 	c.forgetLocked()
-	go c.relay()
 	return c
 }
+
+// syncLimit bounds the request bytes written to the server ahead of reading
+// its answers in the writing goroutine. Below it the kernel's socket buffers
+// take the whole batch even while the server is blocked writing answers
+// nobody reads yet; above it a relay goroutine reads concurrently.
+const syncLimit = 16 << 10
 
 // completes reports whether a backend message of type t ends the answer to
 // a frontend message of kind k.
@@ -85,7 +107,27 @@ func completes(k, t byte) bool {
 	return false
 }
 
-// relay reads the server until the connection fails.
+// readAnswers reads and handles the server's messages in the calling
+// goroutine until nothing is outstanding. The caller must be the only
+// reader: the owner's session goroutine while no relay runs, or exec on an
+// idle connection. When the server starts waiting for COPY data from the
+// client, a relay goroutine takes over and readAnswers returns.
+func (c *ServerConn) readAnswers() error {
+	for {
+		typ, frame, body, err := c.rd.next()
+		if err != nil {
+			err = fmt.Errorf("upstream connection lost: %w", err)
+			c.fail(err)
+			return err
+		}
+		if !c.handle(typ, frame, body, false) {
+			return nil
+		}
+	}
+}
+
+// relay reads the server until nothing is outstanding or the connection
+// fails.
 func (c *ServerConn) relay() {
 	for {
 		typ, frame, body, err := c.rd.next()
@@ -93,11 +135,39 @@ func (c *ServerConn) relay() {
 			c.fail(fmt.Errorf("upstream connection lost: %w", err))
 			return
 		}
-		c.handle(typ, frame, body)
+		if !c.handle(typ, frame, body, true) {
+			return
+		}
 	}
 }
 
-func (c *ServerConn) handle(typ byte, frame, body []byte) {
+// endsWithSyncLocked reports whether the last request outstanding (canned
+// answers aside) is a Sync or a simple Query: every answer up to it is
+// then sure to come. c is locked.
+func (c *ServerConn) endsWithSyncLocked() bool {
+	for i := len(c.pending) - 1; i >= 0; i-- {
+		if k := c.pending[i].kind; k != 0 {
+			return k == 'S' || k == 'Q'
+		}
+	}
+	return false
+}
+
+// startRelayLocked hands reading to a relay goroutine. Only with answers
+// outstanding: the relay ends when none are, and an idle connection must
+// have no reader. c is locked.
+func (c *ServerConn) startRelayLocked() {
+	if c.relaying || len(c.pending) == 0 {
+		return
+	}
+	c.relaying = true
+	go c.relay()
+}
+
+// handle processes one server message and reports whether its reader should
+// read on: answers are outstanding and no other reader took over. relay is
+// set when the caller is the relay goroutine.
+func (c *ServerConn) handle(typ byte, frame, body []byte, relay bool) bool {
 	c.mu.Lock()
 	owner := c.owner
 	var out []byte
@@ -144,6 +214,7 @@ func (c *ServerConn) handle(typ byte, frame, body []byte) {
 			}
 			if typ == '1' && head.parseName != "" {
 				c.prepared[head.parseName] = true
+				c.known.add(head.parseName)
 			}
 			c.pop()
 		}
@@ -156,11 +227,23 @@ func (c *ServerConn) handle(typ byte, frame, body []byte) {
 	if owner != nil && (len(out) > 0 || flush) {
 		owner.write(out, flush || typ == 'Z')
 	}
+	more := len(c.pending) > 0
+	switch {
+	case !more:
+		c.unread = 0
+		c.relaying = false
+	case !relay && (typ == 'G' || typ == 'W'):
+		// The server waits for COPY data the session goroutine must read
+		// from the client.
+		c.startRelayLocked()
+		more = false
+	}
 	release := typ == 'Z' && c.detachLocked()
 	c.mu.Unlock()
 	if release {
 		c.onRelease(c)
 	}
+	return more
 }
 
 // onError handles an ErrorResponse for the head request: in the extended
@@ -275,32 +358,32 @@ func (c *ServerConn) isBroken() bool {
 }
 
 // exec runs a simple query for the proxy itself while no client owns the
-// connection, swallowing its answers, and waits for it.
+// connection, swallowing its answers, and reads them.
 func (c *ServerConn) exec(sql string, timeout time.Duration) error {
-	done := make(chan error, 1)
+	p := &pending{kind: 'Q', swallow: true}
 	c.mu.Lock()
 	if c.owner != nil || len(c.pending) > 0 || c.broken != nil {
 		c.mu.Unlock()
 		return errors.New("server connection not idle")
 	}
-	c.pending = append(c.pending, &pending{kind: 'Q', swallow: true, done: done})
+	c.pending = append(c.pending, p)
 	c.unnamed = nil // a simple Query replaces the unnamed statement
 	c.mu.Unlock()
 	msg := appendMsg(nil, 'Q', []byte(sql), []byte{0})
-	_ = c.nc.SetWriteDeadline(time.Now().Add(timeout))
+	_ = c.nc.SetDeadline(time.Now().Add(timeout))
 	_, err := c.nc.Write(msg)
-	_ = c.nc.SetWriteDeadline(time.Time{})
 	if err != nil {
 		c.fail(err)
-		return err
+	} else {
+		err = c.readAnswers() // fails the connection on error
 	}
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(timeout):
-		c.fail(errors.New("maintenance statement timed out"))
-		return fmt.Errorf("%q timed out", sql)
+	_ = c.nc.SetDeadline(time.Time{})
+	if err != nil {
+		return fmt.Errorf("%q: %w", sql, err)
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return p.failed
 }
 
 // reset returns the server session to a clean state for the next client: a

@@ -110,7 +110,10 @@ func (c *clientSession) applyTenant(srv *ServerConn, beforeQuery bool) error {
 	if err := c.flushServer(); err != nil {
 		return err
 	}
-	failed := <-done
+	failed, err := c.awaitDone(srv, done)
+	if err != nil {
+		return err
+	}
 	srv.mu.Lock()
 	c.unsynced = hold
 	if srv.owner != c || srv.broken != nil || failed != nil || srv.tenant != c.tenant {
@@ -118,4 +121,30 @@ func (c *clientSession) applyTenant(srv *ServerConn, beforeQuery bool) error {
 		return fatal("08006", "tenantgate: could not apply the tenant on the server connection")
 	}
 	return nil
+}
+
+// awaitDone waits for the answer to the injected Sync whose result done
+// carries: read here when no relay runs (everything outstanding ends with
+// that Sync), delivered by the relay otherwise.
+func (c *clientSession) awaitDone(srv *ServerConn, done chan error) (error, error) {
+	srv.mu.Lock()
+	relaying := srv.relaying
+	srv.mu.Unlock()
+	if !relaying {
+		if err := srv.readAnswers(); err != nil {
+			return nil, err
+		}
+		srv.mu.Lock()
+		relaying = srv.relaying // the server may wait for COPY data queued before
+		srv.mu.Unlock()
+	}
+	if relaying {
+		return <-done, nil
+	}
+	select {
+	case failed := <-done:
+		return failed, nil
+	default:
+		return nil, fatal("08006", "tenantgate: could not apply the tenant on the server connection")
+	}
 }
