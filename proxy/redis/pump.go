@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -125,6 +126,9 @@ func (p *replyPump) deliver(raw []byte) error {
 			}
 		}
 		if raw[0] == '>' {
+			if isInvalidation(v) {
+				return p.writeInvalidation(v)
+			}
 			return nil // a push the proxy does not know may carry names: dropped
 		}
 	}
@@ -181,6 +185,33 @@ func (p *replyPump) writeMessage(v value) error {
 	_, err := p.c.out.Write(p.scratch)
 	p.flushIfDrained()
 	return err
+}
+
+// writeInvalidation relays a client-side caching invalidation push with the
+// prefix taken off its keys. Keys that are not the tenant's cannot be
+// tracked by this connection; were one to come, it is dropped, and so is a
+// push left without keys. A null key list (the whole cache, after a flush)
+// passes as it is.
+func (p *replyPump) writeInvalidation(v value) error {
+	keys := &v.elems[1]
+	if !keys.null {
+		n := len(keys.elems)
+		keys.elems = stripNames(keys.elems, p.scope)
+		if n > 0 && len(keys.elems) == 0 {
+			return nil
+		}
+	}
+	p.scratch = appendValue(reuse(p.scratch), v)
+	_, err := p.c.out.Write(p.scratch)
+	p.flushIfDrained()
+	return err
+}
+
+// isInvalidation reports whether v is the push client-side caching sends:
+// ["invalidate", [key, ...] or null].
+func isInvalidation(v value) bool {
+	return v.kind == '>' && len(v.elems) == 2 && v.elems[0].isString() && bytes.EqualFold(v.elems[0].text, []byte("invalidate")) &&
+		(v.elems[1].null || v.elems[1].isAggregate())
 }
 
 // confirm relays one subscription confirmation and counts it against the

@@ -51,7 +51,7 @@ func TestRefusedCommandsChangeNothing(t *testing.T) {
 		{"CLIENT", "KILL", "TYPE", "normal"},
 		{"CLIENT", "PAUSE", "1"},
 		{"CLIENT", "NO-EVICT", "on"},
-		{"CLIENT", "TRACKING", "on"},
+		{"CLIENT", "TRACKING", "on", "REDIRECT", "1"},
 		{"SLOWLOG", "RESET"},
 		{"LATENCY", "RESET"},
 		{"MEMORY", "DOCTOR"},

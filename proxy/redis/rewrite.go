@@ -119,6 +119,7 @@ var handlers = map[string]commandHandler{
 	"pubsub|shardchannels": rewritePubsubChannels,
 	"pubsub|numsub":        rewritePubsubNumsub,
 	"pubsub|shardnumsub":   rewritePubsubNumsub,
+	"client|tracking":      rewriteTracking,
 }
 
 // replyKinds are the key-spec-scoped commands whose replies name keys.
@@ -169,8 +170,7 @@ var refused = map[string]refusal{
 	"memory|malloc-stats": {reasonServerWide, "MEMORY MALLOC-STATS reports on the whole server"},
 	"memory|purge":        {reasonServerWide, "MEMORY PURGE acts on the whole server"},
 	"pubsub|numpat":       {reasonServerWide, "PUBSUB NUMPAT counts every tenant's patterns"},
-	"client|tracking":     {reasonUnsupported, "client-side caching is not supported through the proxy"},
-	"client|caching":      {reasonUnsupported, "client-side caching is not supported through the proxy"},
+	"client|trackinginfo": {reasonUnsupported, "CLIENT TRACKINGINFO is not supported through the proxy (its prefixes would show the tenant's key prefix)"},
 	"client|reply":        {reasonUnsupported, "CLIENT REPLY is not supported through the proxy"},
 }
 
@@ -179,6 +179,7 @@ var refused = map[string]refusal{
 var clientSubcommands = map[string]bool{
 	"client|id": true, "client|info": true, "client|getname": true, "client|setname": true,
 	"client|setinfo": true, "client|help": true,
+	"client|tracking": true, "client|caching": true, "client|getredir": true,
 }
 
 // rewriteCommand decides how args, a client command, is treated for the tenant sc.
@@ -270,6 +271,44 @@ func (p *plan) appendCommand(dst []byte, prefix []byte) []byte {
 		dst = append(dst, '\r', '\n')
 	}
 	return dst
+}
+
+// rewriteTracking scopes CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p
+// ...] [BCAST] [OPTIN] [OPTOUT] [NOLOOP] (client-side caching). Tracking
+// runs on the session's dedicated connection, where RESP3 invalidation
+// pushes arrive and lose the prefix (replyPump). Broadcast prefixes get the
+// tenant's prefix; BCAST without one tracks the tenant's whole keyspace,
+// not the server's. REDIRECT names a connection by an id the client cannot
+// know (its own are the proxy's upstream connections), and RESP2
+// invalidations arrive only through it: refused.
+func rewriteTracking(_ *commandRewriter, _ *tenantScope, args [][]byte, p *plan) {
+	out := append(p.newArgs(), args[0], args[1], args[2])
+	bcast, prefixes := false, 0
+	for i := 3; i < len(args); i++ {
+		switch opt := args[i]; {
+		case bytes.EqualFold(opt, []byte("prefix")) && i+1 < len(args):
+			p.keys = append(p.keys, len(out)+1)
+			out = append(out, opt, args[i+1])
+			prefixes++
+			i++
+		case bytes.EqualFold(opt, []byte("redirect")):
+			p.refuse(reasonUnsupported, "CLIENT TRACKING REDIRECT is not supported through the proxy: use RESP3 (HELLO 3), where invalidations arrive on the tracking connection itself")
+			return
+		case bytes.EqualFold(opt, []byte("bcast")):
+			bcast = true
+			out = append(out, opt)
+		case bytes.EqualFold(opt, []byte("optin")), bytes.EqualFold(opt, []byte("optout")), bytes.EqualFold(opt, []byte("noloop")):
+			out = append(out, opt)
+		default:
+			p.refuse(reasonSyntax, "syntax error")
+			return
+		}
+	}
+	if bcast && prefixes == 0 && bytes.EqualFold(args[2], []byte("on")) {
+		p.keys = append(p.keys, len(out)+1)
+		out = append(out, []byte("PREFIX"), nil)
+	}
+	p.args = out
 }
 
 func rewriteKeys(_ *commandRewriter, sc *tenantScope, args [][]byte, p *plan) {
