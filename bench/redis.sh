@@ -3,11 +3,13 @@
 # (nutcracker, a one-server pool) and through tenantgate, in one run, on
 # throwaway servers on free loopback ports.
 #
-#   bench/redis.sh [-n REQUESTS] [-c CLIENTS] [-t TESTS]
+#   bench/redis.sh [-n REQUESTS] [-c CLIENTS] [-t TESTS] [-r ROUNDS]
 #
 # Defaults: -n 100000 -c 50 -t set,get,lpush,lpop,mset, each at -P 1 and
-# -P 16. Prints requests per second per target and the ratios
-# tenantgate/twemproxy and tenantgate/direct. Everything it starts is
+# -P 16, -r 3. Each round runs every target once, in an order that rotates
+# from round to round, so that a noisy neighbour hits the targets alike.
+# Prints the median requests per second per target over the rounds and the
+# ratios tenantgate/twemproxy and tenantgate/direct of the medians. Everything it starts is
 # stopped on exit. Needs redis-server and redis-benchmark (Debian
 # redis-server, redis-tools); installs nutcracker with apt-get if missing.
 set -euo pipefail
@@ -16,15 +18,17 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
 
-requests=100000 clients=50 tests=set,get,lpush,lpop,mset
-while getopts n:c:t: opt; do
+requests=100000 clients=50 tests=set,get,lpush,lpop,mset rounds=3
+while getopts n:c:t:r: opt; do
 	case $opt in
 	n) requests=$OPTARG ;;
 	c) clients=$OPTARG ;;
 	t) tests=$OPTARG ;;
-	*) echo "usage: $0 [-n REQUESTS] [-c CLIENTS] [-t TESTS]" >&2 && exit 2 ;;
+	r) rounds=$OPTARG ;;
+	*) echo "usage: $0 [-n REQUESTS] [-c CLIENTS] [-t TESTS] [-r ROUNDS]" >&2 && exit 2 ;;
 	esac
 done
+[[ $rounds =~ ^[1-9][0-9]*$ ]] || tg_die "-r wants a positive number of rounds"
 
 for tool in redis-server redis-benchmark redis-cli go; do
 	command -v "$tool" >/dev/null || tg_die "$tool not found: run scripts/install-deps.sh"
@@ -125,22 +129,35 @@ bench() {
 			>>"$workdir/results.csv"
 }
 
-tg_log "redis-benchmark -n $requests -c $clients -t $tests, at -P 1 and -P 16 (machine: $(nproc) cores)"
-for pipeline in 1 16; do
-	for target in direct twemproxy tenantgate; do
-		tg_log "  -P $pipeline $target"
-		bench "$target" "$pipeline"
+tg_log "redis-benchmark -n $requests -c $clients -t $tests, at -P 1 and -P 16, $rounds rounds (machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
+targets=(direct twemproxy tenantgate)
+for round in $(seq "$rounds"); do
+	for pipeline in 1 16; do
+		for i in 0 1 2; do
+			target=${targets[$(((i + round) % 3))]}
+			tg_log "  round $round -P $pipeline $target"
+			bench "$target" "$pipeline"
+		done
 	done
 done
+tg_log "load at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 
+# The median of each target, pipeline and test over the rounds.
 awk -F, '
-	{ rps[$1 "," $2 "," $3] = $4; if (!seen[$2 "," $3]++) order[n++] = $2 "," $3 }
+	{ key = $1 "," $2 "," $3; v[key, cnt[key]++] = $4; if (!seen[$2 "," $3]++) order[n++] = $2 "," $3 }
+	function median(key,   m, i, j, t, a) {
+		m = cnt[key]
+		if (m == 0) return 0
+		for (i = 0; i < m; i++) a[i] = v[key, i] + 0
+		for (i = 1; i < m; i++) for (j = i; j > 0 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
+		return m % 2 ? a[int(m/2)] : (a[m/2-1] + a[m/2]) / 2
+	}
 	END {
 		printf "| test | -P | direct | twemproxy | tenantgate | tenantgate/twemproxy | tenantgate/direct |\n"
 		printf "| --- | --- | ---: | ---: | ---: | ---: | ---: |\n"
 		for (i = 0; i < n; i++) {
 			split(order[i], k, ",")
-			d = rps["direct," order[i]]; w = rps["twemproxy," order[i]]; g = rps["tenantgate," order[i]]
+			d = median("direct," order[i]); w = median("twemproxy," order[i]); g = median("tenantgate," order[i])
 			printf "| %s | %s | %.0f | %.0f | %.0f | %s | %s |\n", k[2], k[1], d, w, g,
 				(w > 0 ? sprintf("%.2f", g / w) : "n/a"), (d > 0 ? sprintf("%.2f", g / d) : "n/a")
 		}
