@@ -140,3 +140,13 @@ func must[T any](t testing.TB) func(v T, err error) T {
 		return v
 	}
 }
+
+// session is a raw RESP2 connection of tenant, authenticated.
+func (p *testProxy) session(t *testing.T, tenant string) *rawConn {
+	t.Helper()
+	c := dialRaw(t, p)
+	if got := c.do("AUTH", p.token(tenant)); got != "+OK\r\n" {
+		t.Fatalf("AUTH = %q", got)
+	}
+	return c
+}

@@ -100,9 +100,7 @@ func TestBlockingCommandsGetADedicatedConnection(t *testing.T) {
 		{"wait", nil, []string{"WAIT", "1", "1000"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			blocked, witness := dialRaw(t, p), dialRaw(t, p)
-			blocked.do("AUTH", p.token(ids[0]))
-			witness.do("AUTH", p.token(ids[0]))
+			blocked, witness := p.session(t, ids[0]), p.session(t, ids[0])
 			if tc.setup != nil {
 				if got := blocked.do(tc.setup...); got[0] == '-' {
 					t.Fatalf("%q: %s", tc.setup, got)
@@ -131,8 +129,7 @@ func TestBlockingCommandsGetADedicatedConnection(t *testing.T) {
 func TestNonBlockingXReadStaysShared(t *testing.T) {
 	ids := tenants(1)
 	p := startMuxProxy(t, ids...)
-	c := dialRaw(t, p)
-	c.do("AUTH", p.token(ids[0]))
+	c := p.session(t, ids[0])
 	c.do("XADD", "s", "*", "f", "v")
 	if got := c.do("XREAD", "COUNT", "1", "STREAMS", "s", "0"); !strings.Contains(got, "$1\r\ns\r\n") {
 		t.Fatalf("XREAD = %q", got)
@@ -147,9 +144,7 @@ func TestNonBlockingXReadStaysShared(t *testing.T) {
 func TestTransactionsGetADedicatedConnection(t *testing.T) {
 	ids := tenants(1)
 	p := startMuxProxy(t, ids...)
-	tx, other := dialRaw(t, p), dialRaw(t, p)
-	tx.do("AUTH", p.token(ids[0]))
-	other.do("AUTH", p.token(ids[0]))
+	tx, other := p.session(t, ids[0]), p.session(t, ids[0])
 	other.do("PING")
 
 	tx.do("MULTI")
@@ -164,8 +159,7 @@ func TestTransactionsGetADedicatedConnection(t *testing.T) {
 		t.Fatalf("EXEC = %q", got)
 	}
 
-	watcher := dialRaw(t, p)
-	watcher.do("AUTH", p.token(ids[0]))
+	watcher := p.session(t, ids[0])
 	watcher.do("WATCH", "k")
 	p.assertNotShared(2, "watch")
 	other.do("SET", "k", "changed")
@@ -187,9 +181,7 @@ func TestSubscriptionsGetADedicatedConnection(t *testing.T) {
 	p := startMuxProxy(t, ids...)
 	for _, cmd := range []string{"SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE"} {
 		t.Run(cmd, func(t *testing.T) {
-			sub, other := dialRaw(t, p), dialRaw(t, p)
-			sub.do("AUTH", p.token(ids[0]))
-			other.do("AUTH", p.token(ids[0]))
+			sub, other := p.session(t, ids[0]), p.session(t, ids[0])
 			other.do("PING")
 			if got := sub.do(cmd, "news"); !strings.Contains(got, "news") {
 				t.Fatalf("%s = %q", cmd, got)
@@ -219,9 +211,7 @@ func TestSubscriptionsGetADedicatedConnection(t *testing.T) {
 func TestClientStateIsPerSession(t *testing.T) {
 	ids := tenants(2)
 	p := startMuxProxy(t, ids...)
-	named, other := dialRaw(t, p), dialRaw(t, p)
-	named.do("AUTH", p.token(ids[0]))
-	other.do("AUTH", p.token(ids[0]))
+	named, other := p.session(t, ids[0]), p.session(t, ids[0])
 	other.do("PING")
 	if got := named.do("CLIENT", "SETNAME", "alice"); got != "+OK\r\n" {
 		t.Fatalf("CLIENT SETNAME = %q", got)
@@ -274,8 +264,7 @@ func TestConnectionModesGetADedicatedConnection(t *testing.T) {
 	ids := tenants(1)
 	p := startMuxProxy(t, ids...)
 	for _, cmd := range []string{"READONLY", "READWRITE", "ASKING"} {
-		c := dialRaw(t, p)
-		c.do("AUTH", p.token(ids[0]))
+		c := p.session(t, ids[0])
 		c.do("PING")
 		c.do(cmd) // an error without cluster mode, relayed
 		p.assertNotShared(2, strings.ToLower(cmd))
@@ -534,8 +523,7 @@ func TestSharedConnectionLossEndsOnlyTheSessionsInFlight(t *testing.T) {
 func TestStalledClientDoesNotDelayOthers(t *testing.T) {
 	ids := tenants(1)
 	p := startMuxProxy(t, ids...)
-	stalled := dialRaw(t, p)
-	stalled.do("AUTH", p.token(ids[0]))
+	stalled := p.session(t, ids[0])
 	stalled.do("SET", "big", strings.Repeat("x", 256<<10))
 	var batch []byte
 	for range 100 {
@@ -587,8 +575,7 @@ func TestStalledClientDoesNotDelayOthers(t *testing.T) {
 func TestUnreachableUpstreamAnswersEachCommand(t *testing.T) {
 	ids := tenants(1)
 	p := startMuxProxy(t, ids...)
-	c := dialRaw(t, p)
-	c.do("AUTH", p.token(ids[0]))
+	c := p.session(t, ids[0])
 	addr := p.engine.upstream.addr
 	p.engine.upstream.addr = "127.0.0.1:1" // nothing listens there
 	c.send("SET", "k", "v")

@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -39,39 +40,38 @@ func TestClientTracking(t *testing.T) {
 	writerA, writerB := p.client(a), p.client(b)
 	must[string](t)(writerA.Set(t.Context(), "k", "a1", 0).Result())
 
-	t.Run("default mode", func(t *testing.T) {
-		c := trackingClient(t, p, a)
-		if got := c.do("GET", "k"); got != "$2\r\na1\r\n" {
-			t.Fatalf("GET k = %q", got)
-		}
-		must[string](t)(writerB.Set(t.Context(), "k", "b1", 0).Result())
-		expectNoPush(t, c, "B wrote its own k")
-		must[string](t)(writerA.Set(t.Context(), "k", "a2", 0).Result())
-		if got := c.read(); got != ">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n" {
-			t.Fatalf("invalidation = %q", got)
-		}
-	})
-
-	t.Run("broadcast", func(t *testing.T) {
-		c := trackingClient(t, p, a, "BCAST", "PREFIX", "user:")
-		must[string](t)(writerB.Set(t.Context(), "user:1", "b", 0).Result())
-		must[string](t)(writerA.Set(t.Context(), "order:1", "a", 0).Result())
-		expectNoPush(t, c, "B's user:1 and A's order:1")
-		must[string](t)(writerA.Set(t.Context(), "user:1", "a", 0).Result())
-		if got := c.read(); got != ">2\r\n$10\r\ninvalidate\r\n*1\r\n$6\r\nuser:1\r\n" {
-			t.Fatalf("invalidation = %q", got)
-		}
-	})
-
-	t.Run("broadcast without a prefix is the tenant's keyspace", func(t *testing.T) {
-		c := trackingClient(t, p, a, "BCAST")
-		must[string](t)(writerB.Set(t.Context(), "anything", "b", 0).Result())
-		expectNoPush(t, c, "B wrote a key")
-		must[string](t)(writerA.Set(t.Context(), "anything", "a", 0).Result())
-		if got := c.read(); got != ">2\r\n$10\r\ninvalidate\r\n*1\r\n$8\r\nanything\r\n" {
-			t.Fatalf("invalidation = %q", got)
-		}
-	})
+	for _, tc := range []struct {
+		name       string
+		tracking   []string // CLIENT TRACKING ON options
+		read       string   // a key the tracking client reads first ("" = none)
+		quiet      []string // keys written by B, then by A, that must not invalidate
+		invalidate string   // the key A then writes, which must
+	}{
+		{"default mode", nil, "k", []string{"k"}, "k"},
+		{"broadcast", []string{"BCAST", "PREFIX", "user:"}, "", []string{"user:1", "order:1"}, "user:1"},
+		{"broadcast without a prefix is the tenant's keyspace", []string{"BCAST"}, "", []string{"anything"}, "anything"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := trackingClient(t, p, a, tc.tracking...)
+			if tc.read != "" {
+				if got := c.do("GET", tc.read); !strings.HasPrefix(got, "$") {
+					t.Fatalf("GET %s = %q", tc.read, got)
+				}
+			}
+			for _, k := range tc.quiet {
+				must[string](t)(writerB.Set(t.Context(), k, "b", 0).Result())
+			}
+			for _, k := range tc.quiet[1:] {
+				must[string](t)(writerA.Set(t.Context(), k, "a", 0).Result())
+			}
+			expectNoPush(t, c, "writes of B, and of A outside the tracked keys")
+			must[string](t)(writerA.Set(t.Context(), tc.invalidate, "a", 0).Result())
+			want := fmt.Sprintf(">2\r\n$10\r\ninvalidate\r\n*1\r\n$%d\r\n%s\r\n", len(tc.invalidate), tc.invalidate)
+			if got := c.read(); got != want {
+				t.Fatalf("invalidation = %q, want %q", got, want)
+			}
+		})
+	}
 
 	t.Run("refused forms", func(t *testing.T) {
 		c := dialRaw(t, p)
