@@ -19,6 +19,11 @@ type StatementCache struct {
 	mu    sync.Mutex
 	items map[string]*list.Element
 	order list.List // front = most recently used; values are *cacheEntry
+
+	// keyBufs hold the verdict keys of texts too long for check's stack
+	// buffer (*[]byte), so that ORM-sized statements do not allocate one
+	// per lookup.
+	keyBufs sync.Pool
 }
 
 type cacheEntry struct {
@@ -44,7 +49,17 @@ func check[T string | []byte](c *StatementCache, text T) *Verdict {
 		return c.guard.Check(string(text)) // not cached; no protocol text starts with NUL
 	}
 	var scratch [256]byte
-	key, masked := appendVerdictKey(scratch[:0], text)
+	buf := scratch[:0]
+	if len(text) >= len(scratch) {
+		pooled, _ := c.keyBufs.Get().(*[]byte)
+		if pooled == nil || cap(*pooled) <= len(text) {
+			b := make([]byte, 0, len(text)+1) // the key is at most one byte longer
+			pooled = &b
+		}
+		defer c.keyBufs.Put(pooled)
+		buf = (*pooled)[:0]
+	}
+	key, masked := appendVerdictKey(buf, text)
 	c.mu.Lock()
 	e, ok := c.items[string(text)] // a verdict that reads literals, or a text the key does not mask
 	if masked && !ok {

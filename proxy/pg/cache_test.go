@@ -2,6 +2,7 @@ package pg
 
 import (
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -76,5 +77,17 @@ func BenchmarkCacheHit(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		c.Check("SELECT * FROM items WHERE id = $1")
+	}
+}
+
+// BenchmarkCacheHitLong is a hit on an ORM-sized statement, longer than
+// the stack buffer the key is built in.
+func BenchmarkCacheHitLong(b *testing.B) {
+	c := NewStatementCache(newTestGuard(true, false), 100)
+	text := []byte("SELECT " + strings.Repeat("t.column_name_that_is_long, ", 40) + "t.id FROM some_table t WHERE t.id = 42 AND t.owner = 'someone'")
+	c.CheckBytes(text)
+	b.ReportAllocs()
+	for b.Loop() {
+		c.CheckBytes(text)
 	}
 }
