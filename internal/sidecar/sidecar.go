@@ -62,7 +62,7 @@ func engineFor(protocol string) engineFactory {
 func newRedisEngine(ctx context.Context, cfg *config.Config, deps proxy.Deps) (proxy.Engine, proxy.TLSMode, error) {
 	opts := redisproxy.Options{
 		Upstream: string(cfg.Redis.Upstream), KeyPrefix: cfg.Redis.KeyPrefix,
-		UpstreamConnections: cfg.Redis.UpstreamConnections, Log: deps.Log,
+		UpstreamConnections: cfg.Redis.UpstreamConnections, Log: deps.Log, Metrics: deps.Metrics,
 	}
 	if rl := cfg.Redis.RateLimit; rl != nil {
 		opts.RateLimit = &redisproxy.RateLimit{RequestsPerSecond: rl.RequestsPerSecond, Burst: rl.Burst, Shared: string(rl.Shared)}

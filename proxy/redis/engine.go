@@ -24,6 +24,9 @@ type Options struct {
 	// DefaultUpstreamConnections.
 	UpstreamConnections int
 	Log                 *slog.Logger
+	// Metrics, when set, gets the number of shared and dedicated upstream
+	// connections (tenantgate_upstream_connections{protocol="redis"}).
+	Metrics *proxy.Metrics
 }
 
 // RateLimit is a per-tenant command rate limit.
@@ -47,6 +50,7 @@ type Engine struct {
 	rewriter atomic.Pointer[commandRewriter]
 	limiter  *policy.RateLimiter // nil: no rate limit
 	mux      *muxPool
+	conns    upstreamGauge
 
 	mu     sync.Mutex // serialises command table reloads
 	server string     // identity of the server the table was loaded from
@@ -77,7 +81,9 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if n < 0 {
 		return nil, fmt.Errorf("redis.upstream_connections %d must be at least 1", n)
 	}
-	e := &Engine{upstream: up, template: template, log: log}
+	e := &Engine{upstream: up, template: template, log: log, conns: upstreamGauge{metrics: opts.Metrics}}
+	e.conns.add(stateShared, 0)
+	e.conns.add(stateDedicated, 0)
 	e.mux = newMuxPool(e, n)
 	u, err := up.dial(ctx, 2)
 	if err != nil {
@@ -145,4 +151,28 @@ func (e *Engine) loadCommandTable(u *upstream) error {
 // closed. (The listener turns a panic here into the end of this session.)
 func (e *Engine) Serve(s *proxy.Session) error {
 	return newClientSession(e, s).serve()
+}
+
+// Upstream connection states, the values of the metric's state label.
+const (
+	stateShared    = "shared"    // shared by sessions (muxLink)
+	stateDedicated = "dedicated" // one session's own (replyPump)
+)
+
+// upstreamGauge counts the engine's open upstream connections by state and
+// reports them to the metrics.
+type upstreamGauge struct {
+	metrics           *proxy.Metrics // nil: counted only
+	shared, dedicated atomic.Int64
+}
+
+func (g *upstreamGauge) add(state string, delta int64) {
+	n := &g.shared
+	if state == stateDedicated {
+		n = &g.dedicated
+	}
+	v := n.Add(delta)
+	if g.metrics != nil {
+		g.metrics.UpstreamConnections("redis", state, int(v))
+	}
 }

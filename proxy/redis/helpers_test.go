@@ -50,13 +50,15 @@ func startProxyOpts(t testing.TB, cfg proxy.ListenerConfig, eopts Options, tenan
 	t.Helper()
 	url := testutil.RedisURL(t)
 	ctx := context.Background()
+	env := proxytest.NewEnv(t, tenants...)
 	eopts.Upstream = url
+	eopts.Metrics = env.Deps.Metrics
 	engine, err := New(ctx, eopts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = engine.Close() })
-	p := &testProxy{t: t, engine: engine, env: proxytest.NewEnv(t, tenants...)}
+	p := &testProxy{t: t, engine: engine, env: env}
 	cfg.Protocol = "redis"
 	p.listener = p.env.Listen(t, cfg, engine)
 	p.addr = p.listener.Addr().String()

@@ -82,7 +82,8 @@ func (m *muxConn) link(ctx context.Context) (*muxLink, error) {
 		_ = up.conn.Close()
 		return nil, err
 	}
-	l := newMuxLink(up)
+	l := newMuxLink(up, func() { m.e.conns.add(stateShared, -1) })
+	m.e.conns.add(stateShared, 1)
 	m.cur.Store(l)
 	m.e.log.Debug("shared redis upstream connection opened", "upstream_client_id", up.id, "protocol", m.proto)
 	return l, nil
@@ -133,6 +134,7 @@ func (b *muxBatch) reset() {
 // slow client stalls only its own session.
 type muxLink struct {
 	up     *upstream
+	closed func()        // called once, when the link fails
 	failed atomic.Bool   // set with err
 	wake   chan struct{} // cap 1: more to write
 	stop   chan struct{} // closed when the link fails
@@ -146,9 +148,9 @@ type muxLink struct {
 	waiting batchQueue
 }
 
-func newMuxLink(up *upstream) *muxLink {
+func newMuxLink(up *upstream, closed func()) *muxLink {
 	l := &muxLink{
-		up: up, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+		up: up, closed: closed, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	var stopped sync.WaitGroup
 	stopped.Add(2)
@@ -301,6 +303,7 @@ func (l *muxLink) failLocked(err error) {
 	l.failed.Store(true)
 	close(l.stop)
 	_ = l.up.conn.Close()
+	l.closed()
 	for b := l.waiting.front(); b != nil; b = l.waiting.front() {
 		b.err = err
 		b.done <- struct{}{}

@@ -599,3 +599,34 @@ func TestUnreachableUpstreamAnswersEachCommand(t *testing.T) {
 		t.Errorf("SELECT after the failed MULTI = %q: the proxy thinks a transaction is open", got)
 	}
 }
+
+// TestUpstreamConnectionMetrics: tenantgate_upstream_connections counts the
+// shared connections open and the sessions' dedicated ones.
+func TestUpstreamConnectionMetrics(t *testing.T) {
+	ids := tenants(2)
+	p := startMuxProxy(t, ids...)
+	gauge := func(state string) float64 { return p.metric("tenantgate_upstream_connections", "state", state) }
+	waitGauge := func(state string, want float64) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for gauge(state) != want && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if got := gauge(state); got != want {
+			t.Fatalf("%s upstream connections = %v, want %v", state, got, want)
+		}
+	}
+	c := p.session(t, ids[0])
+	c.do("PING")
+	waitGauge("shared", 1)
+	waitGauge("dedicated", 0)
+	c.do("MULTI")
+	waitGauge("dedicated", 1)
+	c.do("DISCARD")
+	c.do("AUTH", p.token(ids[1])) // another tenant: a fresh start, back on a shared connection
+	waitGauge("dedicated", 0)
+	c.do("WATCH", "k")
+	waitGauge("dedicated", 1)
+	_ = c.conn.Close()
+	waitGauge("dedicated", 0)
+}

@@ -527,6 +527,7 @@ func (c *clientSession) ensureUpstream() error {
 		return err
 	}
 	c.pump = startReplyPump(c, up)
+	c.e.conns.add(stateDedicated, 1)
 	for _, args := range c.keptClientState() {
 		var p plan
 		p.reset(args)
@@ -747,6 +748,7 @@ func (c *clientSession) closeUpstream() {
 	if c.pump != nil {
 		c.pump.close()
 		c.pump = nil
+		c.e.conns.add(stateDedicated, -1)
 	}
 }
 
