@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"net/url"
+	"slices"
 	"testing"
 	"time"
 
@@ -192,6 +193,18 @@ func queryStrings(t *testing.T, c *pgx.Conn, sql string) []string {
 		t.Fatalf("%s: %v", sql, err)
 	}
 	return out
+}
+
+// assertOwnSecrets checks, after what, that A (a) sees only its row and B
+// (b) only its own, as seedSecrets left them.
+func assertOwnSecrets(t *testing.T, a, b *pgx.Conn, after string) {
+	t.Helper()
+	if got := names(t, a); !slices.Equal(got, []string{"a-secret"}) {
+		t.Fatalf("after %q A sees %v", after, got)
+	}
+	if got := names(t, b); !slices.Equal(got, []string{"b-secret"}) {
+		t.Fatalf("after %q B sees %v", after, got)
+	}
 }
 
 // allRows returns tenant:name of every row, read directly as superuser.

@@ -107,12 +107,7 @@ func TestRedTeamAttacks(t *testing.T) {
 			if got := tenantOf(t, a); got != tenantA {
 				t.Fatalf("after %q A's tenant is %q", attack.sql, got)
 			}
-			if got := names(t, a); !slices.Equal(got, []string{"a-secret"}) {
-				t.Fatalf("after %q A sees %v", attack.sql, got)
-			}
-			if got := names(t, b); !slices.Equal(got, []string{"b-secret"}) {
-				t.Fatalf("after %q B sees %v", attack.sql, got)
-			}
+			assertOwnSecrets(t, a, b, attack.sql)
 		}
 	}
 	if got := env.allRows(); !slices.Equal(got, before) {
