@@ -61,9 +61,17 @@ func check[T string | []byte](c *StatementCache, text T) *Verdict {
 	}
 	key, masked := appendVerdictKey(buf, text)
 	c.mu.Lock()
-	e, ok := c.items[string(text)] // a verdict that reads literals, or a text the key does not mask
-	if masked && !ok {
+	var e *list.Element
+	ok := false
+	if masked {
 		e, ok = c.items[string(key)]
+	}
+	if !ok {
+		// A text the key does not mask, or one whose verdict reads its
+		// literals: those are kept under the whole text (and never under
+		// the masked key, since whether a verdict reads literals does not
+		// depend on their values; FuzzVerdictKey checks it).
+		e, ok = c.items[string(text)]
 	}
 	if ok {
 		c.order.MoveToFront(e)
