@@ -35,8 +35,11 @@ type clientSession struct {
 	s      *proxy.Session
 	rd     *msgReader
 	tenant string
-	params map[string]string // startup parameters, applied on every server connection
-	req    *proxy.RequestMetrics
+	// signature is the tenant's HMAC in hardened mode, made once per
+	// session (TenantSigner).
+	signature string
+	params    map[string]string // startup parameters, applied on every server connection
+	req       *proxy.RequestMetrics
 	// started is when the message being handled arrived.
 	started time.Time
 

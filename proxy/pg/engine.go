@@ -119,6 +119,9 @@ func (e *Engine) Serve(s *proxy.Session) error {
 		w: bufio.NewWriterSize(s.Conn(), 32<<10), stmts: map[string]*clientStmt{}, portals: map[string]*Verdict{},
 		transactionPooling: !e.opts.SessionPooling,
 	}
+	if e.opts.Signer != nil {
+		c.signature = e.opts.Signer.Sign(c.tenant)
+	}
 	key := e.register(c)
 	defer e.unregister(key)
 	c.write(st.greeting(key), true)

@@ -35,7 +35,7 @@ func (c *clientSession) ensure(srv *ServerConn) bool {
 		c.inject(srv, stmtDiscardSeq)
 		c.inject(srv, stmtSetConfig, c.e.opts.TenantSetting, c.tenant)
 		if signer := c.e.opts.Signer; signer != nil {
-			c.inject(srv, stmtSetConfig, signer.Setting(), signer.Sign(c.tenant))
+			c.inject(srv, stmtSetConfig, signer.Setting(), c.signature)
 		}
 		srv.tenant = c.tenant
 		injected = true
