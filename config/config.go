@@ -191,7 +191,7 @@ type Redis struct {
 	KeyPrefix string     `yaml:"key_prefix"` // default t:{tenant}:
 	RateLimit *RateLimit `yaml:"rate_limit"`
 	// UpstreamConnections is how many upstream connections per protocol
-	// version the sessions share, default 2.
+	// version the sessions share, each served by its own event loop; default 1.
 	UpstreamConnections int `yaml:"upstream_connections"`
 }
 
@@ -300,7 +300,7 @@ func (c *Config) setDefaults() {
 	if r := c.Redis; r != nil {
 		r.Listener.setDefaults()
 		setDefault(&r.KeyPrefix, "t:{tenant}:")
-		setDefault(&r.UpstreamConnections, 2)
+		setDefault(&r.UpstreamConnections, 1)
 	}
 	if m := c.Mongo; m != nil {
 		m.Listener.setDefaults()

@@ -29,7 +29,7 @@ func TestParseFullExample(t *testing.T) {
 	if cfg.Bolt.Password != "neo4j-dev-password" {
 		t.Errorf("bolt.password = %q, want the ${VAR:-default} default", cfg.Bolt.Password)
 	}
-	if cfg.Postgres.PoolMode != "transaction" || cfg.Postgres.TenantSetting != "app.tenant_id" || cfg.Redis.KeyPrefix != "t:{tenant}:" || cfg.Redis.UpstreamConnections != 2 {
+	if cfg.Postgres.PoolMode != "transaction" || cfg.Postgres.TenantSetting != "app.tenant_id" || cfg.Redis.KeyPrefix != "t:{tenant}:" || cfg.Redis.UpstreamConnections != 1 {
 		t.Errorf("engine defaults not applied: %+v %+v", cfg.Postgres, cfg.Redis)
 	}
 	if ts := cfg.Postgres.TenantSignature; ts == nil || ts.Setting != "app.tenant_sig" || string(ts.Key) != testSecret+"-signing" {

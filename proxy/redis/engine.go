@@ -50,6 +50,7 @@ type Engine struct {
 	rewriter atomic.Pointer[commandRewriter]
 	limiter  *policy.RateLimiter // nil: no rate limit
 	mux      *muxPool
+	loops    []*eventLoop // none where epoll is not available
 	conns    upstreamGauge
 
 	mu     sync.Mutex // serialises command table reloads
@@ -93,6 +94,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if err := e.loadCommandTable(u); err != nil {
 		return nil, err
 	}
+
 	if rl := opts.RateLimit; rl != nil {
 		e.limiter, err = policy.NewRateLimiter(ctx, policy.RateLimitOptions{
 			RequestsPerSecond: rl.RequestsPerSecond, Burst: rl.Burst, SharedURL: rl.Shared,
@@ -102,6 +104,9 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 			return nil, err
 		}
 	}
+	if up.tls == nil {
+		e.loops = newEventLoops(e, n)
+	}
 	return e, nil
 }
 
@@ -109,6 +114,9 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 // upstream connections, the shared rate limit's connections). Call it after
 // the listener has shut down.
 func (e *Engine) Close() error {
+	for _, l := range e.loops {
+		l.close()
+	}
 	e.mux.close()
 	if e.limiter != nil {
 		e.limiter.Close()

@@ -10,7 +10,7 @@ import (
 
 // DefaultUpstreamConnections is how many shared upstream connections the
 // engine keeps per protocol version when Options.UpstreamConnections is 0.
-const DefaultUpstreamConnections = 2
+const DefaultUpstreamConnections = 1
 
 var errEngineClosed = errors.New("the Redis engine is closed")
 

@@ -24,6 +24,7 @@ const (
 type command struct {
 	Raw  []byte
 	Args [][]byte
+	off  int // where Raw starts in the reader's buffer
 }
 
 // requestReader reads client commands. RESP arrays of bulk strings (what
@@ -93,6 +94,14 @@ func (rr *requestReader) fill() error {
 	return err
 }
 
+// unread puts cmd, one of the commands the last parse returned, and the
+// commands after it back in the buffer, for the next parse to return again.
+func (rr *requestReader) unread(cmd command) { rr.start = cmd.off }
+
+// buffered reports whether bytes of a command not returned yet are
+// buffered.
+func (rr *requestReader) buffered() bool { return rr.start < rr.end }
+
 // parse takes the complete commands off the buffer.
 func (rr *requestReader) parse() ([]command, error) {
 	rr.cmds, rr.args = rr.cmds[:0], rr.args[:0]
@@ -154,7 +163,7 @@ func (rr *requestReader) parseArray(b []byte) (int, error) {
 		rr.args = append(rr.args, b[next:end:end])
 		pos = end + 2
 	}
-	rr.cmds = append(rr.cmds, command{Raw: b[:pos:pos], Args: rr.args[first:len(rr.args):len(rr.args)]})
+	rr.cmds = append(rr.cmds, command{Raw: b[:pos:pos], Args: rr.args[first:len(rr.args):len(rr.args)], off: rr.start})
 	return pos, nil
 }
 
@@ -195,7 +204,7 @@ func (rr *requestReader) parseInline(b []byte) (int, error) {
 	}
 	for _, c := range cmds {
 		if len(c.Args) > 0 {
-			rr.cmds = append(rr.cmds, command{Raw: line, Args: c.Args})
+			rr.cmds = append(rr.cmds, command{Raw: line, Args: c.Args, off: rr.start})
 		}
 	}
 	return len(line), nil

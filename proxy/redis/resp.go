@@ -2,6 +2,7 @@ package redis
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -118,6 +119,83 @@ func (rr *replyReader) appendBulk(dst []byte, n int) ([]byte, error) {
 		return dst, protocolErrorf("bulk string not terminated by CRLF")
 	}
 	return dst, nil
+}
+
+// replyScanner finds where the complete replies in a buffer end, with the
+// same limits and checks as replyReader, for the event loop, which reads
+// replies as they arrive without blocking. A reply that is not complete
+// yet is scanned on from where the scan stopped, not from its start.
+type replyScanner struct {
+	pos     int   // bytes of the current reply scanned
+	pending int64 // values the current reply still needs; 0 between replies
+}
+
+// next returns the length of the reply at the start of b, 0 when it is
+// not complete yet (b then grows by the bytes that arrive and next is
+// called again with the reply still at its start).
+func (s *replyScanner) next(b []byte) (int, error) {
+	if s.pending == 0 {
+		s.pos, s.pending = 0, 1
+	}
+	for s.pending > 0 {
+		i := bytes.IndexByte(b[s.pos:], '\n')
+		if i < 0 {
+			if len(b)-s.pos >= maxLineLen {
+				return 0, protocolErrorf("line longer than %d bytes", maxLineLen)
+			}
+			return 0, nil
+		}
+		line := b[s.pos : s.pos+i+1]
+		if len(line) > maxLineLen {
+			return 0, protocolErrorf("line longer than %d bytes", maxLineLen)
+		}
+		if len(line) < 3 || line[len(line)-2] != '\r' {
+			return 0, protocolErrorf("malformed line %q", truncate(line))
+		}
+		next := s.pos + len(line)
+		kind, body := line[0], line[1:len(line)-2]
+		switch kind {
+		case '+', '-', ':', '_', '#', ',', '(':
+			s.pending--
+		case '$', '!', '=':
+			n, err := parseLength(body, maxBulkLen)
+			if err != nil {
+				return 0, err
+			}
+			if n >= 0 {
+				end := next + int(n) + 2
+				if end > len(b) {
+					return 0, nil
+				}
+				if b[end-2] != '\r' || b[end-1] != '\n' {
+					return 0, protocolErrorf("bulk string not terminated by CRLF")
+				}
+				next = end
+			}
+			s.pending--
+		case '*', '~', '>', '%', '|':
+			n, err := parseLength(body, maxAggregate)
+			if err != nil {
+				return 0, err
+			}
+			switch {
+			case n < 0:
+				s.pending--
+			case kind == '%':
+				s.pending += 2*n - 1
+			case kind == '|':
+				s.pending += 2 * n
+			default:
+				s.pending += n - 1
+			}
+		default:
+			return 0, protocolErrorf("unknown reply type %q", kind)
+		}
+		s.pos = next
+	}
+	n := s.pos
+	s.pos = 0
+	return n, nil
 }
 
 // waitReply blocks until the start of the next reply has arrived.

@@ -71,6 +71,11 @@ type clientSession struct {
 	limitAudited time.Time
 	limitQuiet   int  // rate-limited commands not audited since limitAudited
 	idleExempt   bool // the session holds subscriptions: no idle timeout
+	// noLoop: the session cannot be served by an event loop (TLS).
+	noLoop bool
+	// handedBack: the event loop just returned the session, which reads
+	// its client itself at least once before going back to it.
+	handedBack bool
 
 	// The client writer and the queue of expected replies, shared with the
 	// pump under mu.
@@ -104,6 +109,16 @@ func (c *clientSession) serve() error {
 			return nil
 		default:
 		}
+		if !c.handedBack {
+			served, err := c.serveInLoop()
+			if err != nil {
+				return err
+			}
+			if c.handedBack = served; served {
+				continue
+			}
+		}
+		c.handedBack = false
 		cmds, err := c.in.readCommands()
 		c.now = time.Now()
 		if err != nil {
@@ -375,12 +390,38 @@ func (c *clientSession) hello(cmd command) {
 // forward plans a command for the tenant and sends it upstream, or answers
 // it when the plan says so.
 func (c *clientSession) forward(cmd command) {
+	c.e.rewriter.Load().rewriteCommand(c.scope, cmd.Args, &c.plan)
+	c.forwardPlanned(cmd)
+}
+
+// handleInLoop treats a command for the event loop. It returns false,
+// having done nothing, for a command whose handling may block, which the
+// session's goroutine must run: AUTH, HELLO, QUIT, RESET and the commands
+// that need a dedicated connection.
+func (c *clientSession) handleInLoop(cmd command) bool {
+	var buf [16]byte
+	if len(cmd.Args[0]) <= len(buf) {
+		switch string(lowerInto(buf[:0], cmd.Args[0])) {
+		case "auth", "hello", "quit", "reset":
+			return false
+		}
+	}
+	p := &c.plan
+	c.e.rewriter.Load().rewriteCommand(c.scope, cmd.Args, p)
+	if p.binding == ownConn && p.refusal.reason == "" && p.local == nil {
+		return false
+	}
+	c.forwardPlanned(cmd)
+	return true
+}
+
+// forwardPlanned answers or sends upstream the command planned in c.plan.
+func (c *clientSession) forwardPlanned(cmd command) {
 	if c.limit != nil && !c.limitExempt(cmd) && !c.limit.Allow(c.now) {
 		c.rateLimited(cmd)
 		return
 	}
 	p := &c.plan
-	c.e.rewriter.Load().rewriteCommand(c.scope, cmd.Args, p)
 	if p.refusal.reason != "" {
 		c.refuse(cmd, p.refusal)
 		return

@@ -1,0 +1,5 @@
+//go:build !unix
+
+package proxy
+
+func dupNonblocking(int) (int, error) { return -1, ErrNotDetachable }
