@@ -63,8 +63,13 @@ func (s *Session) Protocol() string { return s.l.cfg.Protocol }
 // Client is the client's network address.
 func (s *Session) Client() string { return s.client }
 
-// Conn is the client connection, TLS-wrapped when TLS is in use.
-func (s *Session) Conn() net.Conn { return s.conn }
+// Conn is the client connection, TLS-wrapped when TLS is in use; a
+// placeholder while the engine serves the socket itself (DetachSocket).
+func (s *Session) Conn() net.Conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conn
+}
 
 // Context is cancelled when the session must end; context.Cause says why.
 func (s *Session) Context() context.Context { return s.ctx }
@@ -95,9 +100,7 @@ func (s *Session) StartTLS() error {
 	return nil
 }
 
-// setConn replaces the client connection. Only the engine's goroutine
-// writes it, so Conn reads it unlocked; Close, which runs on other
-// goroutines, reads it under the lock.
+// setConn replaces the client connection.
 func (s *Session) setConn(c net.Conn) {
 	s.mu.Lock()
 	s.conn = c

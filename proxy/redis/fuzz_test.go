@@ -2,6 +2,7 @@ package redis
 
 import (
 	"bytes"
+	"errors"
 	"testing"
 )
 
@@ -21,6 +22,7 @@ func FuzzReplyReader(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		rr := newReplyReader(bytes.NewReader(data))
 		raw, err := rr.next()
+		checkReplyScanner(t, data, raw, err)
 		if err != nil {
 			return
 		}
@@ -40,6 +42,34 @@ func FuzzReplyReader(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkReplyScanner checks that the event loop's scanner agrees with the
+// reply reader on data: the same reply length when the reader accepted
+// one, an error when the reader met a protocol error, "not complete yet"
+// when the reader ran out of bytes; and the same answer when the bytes
+// arrive one at a time.
+func checkReplyScanner(t *testing.T, data, raw []byte, readErr error) {
+	t.Helper()
+	n, err := (&replyScanner{}).next(data)
+	switch {
+	case readErr == nil && (err != nil || n != len(raw)):
+		t.Fatalf("scanner on %q = %d, %v; the reader read %d bytes", data, n, err, len(raw))
+	case errors.Is(readErr, errProtocol) && err == nil:
+		t.Fatalf("scanner on %q = %d; the reader refused it: %v", data, n, readErr)
+	case readErr != nil && !errors.Is(readErr, errProtocol) && (err != nil || n != 0):
+		t.Fatalf("scanner on %q = %d, %v; the reader ran out of bytes (%v)", data, n, err, readErr)
+	}
+	var s replyScanner
+	for k := 1; k <= len(data); k++ {
+		m, e := s.next(data[:k])
+		if e != nil || m != 0 || k == len(data) {
+			if m != n || (e != nil) != (err != nil) {
+				t.Fatalf("scanner on %q byte by byte = %d, %v; at once %d, %v", data, m, e, n, err)
+			}
+			return
+		}
+	}
 }
 
 // FuzzRewriteCommand plans arbitrary commands, as the client's RESP

@@ -44,14 +44,16 @@ func startProxyWith(t *testing.T, cfg proxy.ListenerConfig, tenants ...string) *
 	return startProxyOpts(t, cfg, Options{}, tenants...)
 }
 
-// startProxyOpts is startProxyWith with engine options (the upstream
-// and log are set here).
+// startProxyOpts is startProxyWith with engine options (the upstream, when
+// eopts has none, and the metrics are set here).
 func startProxyOpts(t testing.TB, cfg proxy.ListenerConfig, eopts Options, tenants ...string) *testProxy {
 	t.Helper()
 	url := testutil.RedisURL(t)
 	ctx := context.Background()
 	env := proxytest.NewEnv(t, tenants...)
-	eopts.Upstream = url
+	if eopts.Upstream == "" {
+		eopts.Upstream = url
+	}
 	eopts.Metrics = env.Deps.Metrics
 	engine, err := New(ctx, eopts)
 	if err != nil {

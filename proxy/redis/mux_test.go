@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"slices"
@@ -15,6 +16,9 @@ import (
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/tenantgate/tenantgate/internal/testutil"
 	"github.com/tenantgate/tenantgate/proxy"
 )
 
@@ -582,6 +586,13 @@ func TestStalledClientDoesNotDelayOthers(t *testing.T) {
 	if took := time.Since(start); took > 3*time.Second {
 		t.Errorf("800 round trips beside a stalled client took %s", took)
 	}
+	// The stalled client gets every reply once it reads.
+	want := "$262144\r\n" + strings.Repeat("x", 256<<10) + "\r\n"
+	for i := range 100 {
+		if got := stalled.read(); got != want {
+			t.Fatalf("reply %d to the stalled client = %q", i, truncate([]byte(got)))
+		}
+	}
 }
 
 // TestUnreachableUpstreamAnswersEachCommand: when no shared connection can
@@ -589,9 +600,9 @@ func TestStalledClientDoesNotDelayOthers(t *testing.T) {
 // session stays usable.
 func TestUnreachableUpstreamAnswersEachCommand(t *testing.T) {
 	ids := tenants(1)
-	p := startMuxProxy(t, ids...)
-	addr := p.engine.upstream.addr
-	p.engine.upstream.addr = "127.0.0.1:1" // nothing listens there
+	gate, open := gatedUpstream(t)
+	p := startProxyOpts(t, proxy.ListenerConfig{}, Options{Upstream: gate, UpstreamConnections: 1}, ids...)
+	open.Store(false)
 	c := p.session(t, ids[0])
 	c.send("SET", "k", "v")
 	c.send("SELECT", "0") // answered by the proxy, in its place
@@ -606,13 +617,50 @@ func TestUnreachableUpstreamAnswersEachCommand(t *testing.T) {
 	if got := c.do("MULTI"); got != "-ERR the proxy cannot reach Redis right now\r\n" {
 		t.Errorf("MULTI = %q", got)
 	}
-	p.engine.upstream.addr = addr
+	open.Store(true)
 	if got := c.do("PING"); got != "+PONG\r\n" {
 		t.Errorf("PING once the upstream is back = %q", got)
 	}
 	if got := c.do("SELECT", "0"); got != "+OK\r\n" {
 		t.Errorf("SELECT after the failed MULTI = %q: the proxy thinks a transaction is open", got)
 	}
+}
+
+// gatedUpstream is a relay to the test Redis that refuses new connections
+// while open is false; it returns the relay's URL.
+func gatedUpstream(t *testing.T) (url string, open *atomic.Bool) {
+	t.Helper()
+	opts, err := goredis.ParseURL(testutil.RedisURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := opts.Addr
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	open = &atomic.Bool{}
+	open.Store(true)
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", target)
+			if err != nil || !open.Load() {
+				_ = conn.Close()
+				if up != nil {
+					_ = up.Close()
+				}
+				continue
+			}
+			go func() { _, _ = io.Copy(up, conn); _ = up.Close() }()
+			go func() { _, _ = io.Copy(conn, up); _ = conn.Close() }()
+		}
+	}()
+	return "redis://" + ln.Addr().String() + "/0", open
 }
 
 // TestUpstreamConnectionMetrics: tenantgate_upstream_connections counts the
