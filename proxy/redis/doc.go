@@ -9,22 +9,30 @@
 // and the replies come back in order.
 //
 // Connection model: sessions share a few upstream connections per protocol
-// version (muxPool; Options.UpstreamConnections). A session sends each
-// batch of commands read from its client as one unit, so one write and one
-// read on a shared connection carry many clients' commands; the shared
-// connection's reader only files replies, and the session rewrites them and
-// writes them to its client itself, so a slow client stalls no one else. A
-// session has one batch in flight at a time, which bounds what the proxy
-// buffers for it to the replies to one read of its client. A command with
-// per-connection state or effect (bindingOf: MULTI, WATCH, subscriptions,
-// blocking commands, CLIENT ID/INFO, @connection commands) moves the session
-// to a dedicated upstream connection for the rest of its tenant session,
-// after the commands it already sent are answered; a replyPump relays that
-// connection's replies, pub/sub messages included. CLIENT SETNAME/GETNAME/
-// SETINFO are kept by the proxy while the session shares. So pipelining,
-// blocking commands, MULTI/EXEC/WATCH and pub/sub keep their Redis
-// semantics, and no per-connection state is ever left on a shared
-// connection for another session to meet.
+// version (Options.UpstreamConnections), so one write and one read on a
+// shared connection carry many clients' commands. On Linux a session that
+// holds no per-connection state is served by an eventLoop: its client
+// socket leaves the Go runtime (proxy.Session.DetachSocket) for the loop's
+// epoll instance, and the loop reads every ready client, runs each command
+// through the session's own code, sends them all upstream in one write and
+// relays each reply to its client, rewritten, without waking a goroutine
+// per command. At the first command that may block (AUTH, HELLO, RESET,
+// QUIT, one needing a dedicated connection), a malformed request or the end
+// of the stream, the loop hands the socket back to the session's goroutine
+// once the commands before are answered. Elsewhere (TLS clients, other
+// systems, a session just handed back) the goroutine sends each batch read
+// from its client to a muxLink and relays the replies itself. Either way a
+// slow client stalls no one else: the loop stops reading a client whose
+// replies pile up, and a shared connection's reader never writes to a
+// client. A command with per-connection state or effect (bindingOf: MULTI,
+// WATCH, subscriptions, blocking commands, CLIENT ID/INFO, @connection
+// commands) moves the session to a dedicated upstream connection for the
+// rest of its tenant session, after the commands it already sent are
+// answered; a replyPump relays that connection's replies, pub/sub messages
+// included. CLIENT SETNAME/GETNAME/SETINFO are kept by the proxy while the
+// session shares. So pipelining, blocking commands, MULTI/EXEC/WATCH and
+// pub/sub keep their Redis semantics, and no per-connection state is ever
+// left on a shared connection for another session to meet.
 //
 // Which arguments are keys is not a hand-written list: the engine loads the
 // upstream's COMMAND table (at start, and again when a new upstream
