@@ -24,11 +24,15 @@ const (
 	// maxUpstreamBacklog is how many command bytes the upstream may leave
 	// unread before the loop waits for it, all its clients with it.
 	maxUpstreamBacklog = 4 << 20
+	// dialBackoff is how long a loop waits after a failed dial before the
+	// next.
+	dialBackoff = time.Second
 )
 
 var (
-	errWouldBlock = errors.New("no data yet")
-	errIdle       = fmt.Errorf("idle timeout: %w", os.ErrDeadlineExceeded)
+	errWouldBlock  = errors.New("no data yet")
+	errIdle        = fmt.Errorf("idle timeout: %w", os.ErrDeadlineExceeded)
+	errDialBackoff = errors.New("the last upstream dial failed: not retried yet")
 	// errSessionClosed: the session was closed while in the loop, which
 	// closed its socket.
 	errSessionClosed = errors.New("the session was closed")
@@ -65,6 +69,10 @@ type eventLoop struct {
 	dial sync.Mutex      // serialises upstream dials
 	live [2]atomic.Bool  // an upstream of protocol 2 or 3 is in the loop or on its way
 	upID [2]atomic.Int64 // the upstream's client id (CLIENT ID) per protocol; 0: none
+	// retryAt (Unix nanoseconds) is when a dial may be tried again after
+	// one failed: until then sessions stay on their goroutines at once
+	// instead of each waiting for a dial that is likely to fail too.
+	retryAt atomic.Int64
 
 	// The loop goroutine's own state.
 	ups      [2]*loopUpstream
@@ -177,13 +185,20 @@ func (l *eventLoop) ensureUpstream(ctx context.Context, proto int) error {
 	if l.live[proto-2].Load() {
 		return nil
 	}
+	if time.Now().UnixNano() < l.retryAt.Load() {
+		return errDialBackoff
+	}
 	l.dial.Lock()
 	defer l.dial.Unlock()
 	if l.live[proto-2].Load() {
 		return nil
 	}
+	if time.Now().UnixNano() < l.retryAt.Load() {
+		return errDialBackoff
+	}
 	up, err := l.e.upstream.dial(ctx, proto)
 	if err != nil {
+		l.retryAt.Store(time.Now().Add(dialBackoff).UnixNano())
 		return err
 	}
 	if err := l.e.loadCommandTable(up); err != nil {

@@ -29,6 +29,21 @@ func startMuxProxy(t *testing.T, tenants ...string) *testProxy {
 	return startProxyOpts(t, proxy.ListenerConfig{}, Options{UpstreamConnections: 1}, tenants...)
 }
 
+// eachServingMode runs f against a proxy whose sessions use the event loop
+// (on systems that have one) and against one whose sessions are all served
+// by their own goroutines, as TLS clients are.
+func eachServingMode(t *testing.T, ids []string, f func(t *testing.T, p *testProxy)) {
+	t.Run("event loop", func(t *testing.T) { f(t, startMuxProxy(t, ids...)) })
+	t.Run("goroutines", func(t *testing.T) {
+		p := startMuxProxy(t, ids...)
+		for _, l := range p.engine.loops {
+			l.close()
+		}
+		p.engine.loops = nil
+		f(t, p)
+	})
+}
+
 // sharedIDs are the upstream client ids of the open shared connections of
 // protocol proto: the event loop's and the one sessions use from their own
 // goroutines.
@@ -227,54 +242,55 @@ func TestSubscriptionsGetADedicatedConnection(t *testing.T) {
 // that dedicated connection.
 func TestClientStateIsPerSession(t *testing.T) {
 	ids := tenants(2)
-	p := startMuxProxy(t, ids...)
-	named, other := p.session(t, ids[0]), p.session(t, ids[0])
-	other.do("PING")
-	if got := named.do("CLIENT", "SETNAME", "alice"); got != "+OK\r\n" {
-		t.Fatalf("CLIENT SETNAME = %q", got)
-	}
-	_, setinfo := p.engine.rewriter.Load().table.commands["client"].subcommands["client|setinfo"] // Redis 7.2
-	if setinfo {
-		if got := named.do("CLIENT", "SETINFO", "LIB-NAME", "mylib"); got != "+OK\r\n" {
-			t.Fatalf("CLIENT SETINFO = %q", got)
+	eachServingMode(t, ids, func(t *testing.T, p *testProxy) {
+		named, other := p.session(t, ids[0]), p.session(t, ids[0])
+		other.do("PING")
+		if got := named.do("CLIENT", "SETNAME", "alice"); got != "+OK\r\n" {
+			t.Fatalf("CLIENT SETNAME = %q", got)
 		}
-	}
-	if got := named.do("CLIENT", "SETNAME", "a b"); !strings.HasPrefix(got, "-ERR Client names cannot contain spaces") {
-		t.Errorf("CLIENT SETNAME 'a b' = %q", got)
-	}
-	if got := other.do("CLIENT", "GETNAME"); got != "$-1\r\n" {
-		t.Errorf("another session's CLIENT GETNAME = %q", got)
-	}
-	if got := named.do("CLIENT", "GETNAME"); got != "$5\r\nalice\r\n" {
-		t.Errorf("CLIENT GETNAME = %q", got)
-	}
-	shared := append(p.sharedIDs(2), p.sharedIDs(3)...)
-	for _, id := range shared {
-		if f := p.upstreamClient(id); f["name"] != "" || f["lib-name"] != "" {
-			t.Errorf("the shared connection took the session's name: %v", f)
+		_, setinfo := p.engine.rewriter.Load().table.commands["client"].subcommands["client|setinfo"] // Redis 7.2
+		if setinfo {
+			if got := named.do("CLIENT", "SETINFO", "LIB-NAME", "mylib"); got != "+OK\r\n" {
+				t.Fatalf("CLIENT SETINFO = %q", got)
+			}
 		}
-	}
+		if got := named.do("CLIENT", "SETNAME", "a b"); !strings.HasPrefix(got, "-ERR Client names cannot contain spaces") {
+			t.Errorf("CLIENT SETNAME 'a b' = %q", got)
+		}
+		if got := other.do("CLIENT", "GETNAME"); got != "$-1\r\n" {
+			t.Errorf("another session's CLIENT GETNAME = %q", got)
+		}
+		if got := named.do("CLIENT", "GETNAME"); got != "$5\r\nalice\r\n" {
+			t.Errorf("CLIENT GETNAME = %q", got)
+		}
+		shared := append(p.sharedIDs(2), p.sharedIDs(3)...)
+		for _, id := range shared {
+			if f := p.upstreamClient(id); f["name"] != "" || f["lib-name"] != "" {
+				t.Errorf("the shared connection took the session's name: %v", f)
+			}
+		}
 
-	reply := named.do("CLIENT", "ID")
-	id, err := strconv.ParseInt(strings.TrimSpace(reply[1:]), 10, 64)
-	if err != nil || slices.Contains(shared, id) {
-		t.Fatalf("CLIENT ID = %q: not a dedicated connection's (shared: %d)", reply, shared)
-	}
-	if got := named.do("CLIENT", "INFO"); !strings.Contains(got, "id="+strconv.FormatInt(id, 10)+" ") || !strings.Contains(got, " name=alice ") || setinfo && !strings.Contains(got, " lib-name=mylib ") {
-		t.Errorf("CLIENT INFO = %q", got)
-	}
-	if got := named.do("CLIENT", "GETNAME"); got != "$5\r\nalice\r\n" {
-		t.Errorf("CLIENT GETNAME on the dedicated connection = %q", got)
-	}
-	if got := other.do("CLIENT", "GETNAME"); got != "$-1\r\n" {
-		t.Errorf("another session's CLIENT GETNAME = %q", got)
-	}
+		reply := named.do("CLIENT", "ID")
+		id, err := strconv.ParseInt(strings.TrimSpace(reply[1:]), 10, 64)
+		if err != nil || slices.Contains(shared, id) {
+			t.Fatalf("CLIENT ID = %q: not a dedicated connection's (shared: %d)", reply, shared)
+		}
+		if got := named.do("CLIENT", "INFO"); !strings.Contains(got, "id="+strconv.FormatInt(id, 10)+" ") || !strings.Contains(got, " name=alice ") || setinfo && !strings.Contains(got, " lib-name=mylib ") {
+			t.Errorf("CLIENT INFO = %q", got)
+		}
+		if got := named.do("CLIENT", "GETNAME"); got != "$5\r\nalice\r\n" {
+			t.Errorf("CLIENT GETNAME on the dedicated connection = %q", got)
+		}
+		if got := other.do("CLIENT", "GETNAME"); got != "$-1\r\n" {
+			t.Errorf("another session's CLIENT GETNAME = %q", got)
+		}
 
-	// A new tenant session starts without a name, back on a shared connection.
-	named.do("AUTH", p.token(ids[1]))
-	if got := named.do("CLIENT", "GETNAME"); got != "$-1\r\n" {
-		t.Errorf("CLIENT GETNAME after a tenant switch = %q", got)
-	}
+		// A new tenant session starts without a name, back on a shared connection.
+		named.do("AUTH", p.token(ids[1]))
+		if got := named.do("CLIENT", "GETNAME"); got != "$-1\r\n" {
+			t.Errorf("CLIENT GETNAME after a tenant switch = %q", got)
+		}
+	})
 }
 
 // TestConnectionModesGetADedicatedConnection: READONLY, READWRITE and
@@ -336,27 +352,28 @@ func TestBindingOfTheServerCommandTable(t *testing.T) {
 // exactly its own replies.
 func TestSharedConnectionKeepsSessionsApart(t *testing.T) {
 	ids := tenants(3)
-	p := startMuxProxy(t, ids...)
-	const sessions, rounds = 24, 40
-	var wg sync.WaitGroup
-	errs := make(chan error, sessions)
-	for n := range sessions {
-		wg.Go(func() {
-			tenant := ids[n%len(ids)]
-			proto := 2 + n%2
-			if err := exerciseSession(p.addr, p.token(tenant), proto, n/len(ids), rounds, rand.New(rand.NewPCG(uint64(n), 7))); err != nil {
-				errs <- fmt.Errorf("session %d (tenant %s, RESP%d): %w", n, tenant, proto, err)
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
-	if len(p.sharedIDs(2)) == 0 || len(p.sharedIDs(3)) == 0 {
-		t.Errorf("shared connections: RESP2 %d, RESP3 %d", p.sharedIDs(2), p.sharedIDs(3))
-	}
+	eachServingMode(t, ids, func(t *testing.T, p *testProxy) {
+		const sessions, rounds = 24, 40
+		var wg sync.WaitGroup
+		errs := make(chan error, sessions)
+		for n := range sessions {
+			wg.Go(func() {
+				tenant := ids[n%len(ids)]
+				proto := 2 + n%2
+				if err := exerciseSession(p.addr, p.token(tenant), proto, n/len(ids), rounds, rand.New(rand.NewPCG(uint64(n), 7))); err != nil {
+					errs <- fmt.Errorf("session %d (tenant %s, RESP%d): %w", n, tenant, proto, err)
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		if len(p.sharedIDs(2)) == 0 || len(p.sharedIDs(3)) == 0 {
+			t.Errorf("shared connections: RESP2 %d, RESP3 %d", p.sharedIDs(2), p.sharedIDs(3))
+		}
+	})
 }
 
 // exerciseSession runs rounds of random pipelines on keys named after
@@ -457,83 +474,84 @@ func dialClient(addr, token string) (*respClient, error) {
 // and the proxy reconnects for the next commands.
 func TestSharedConnectionLossEndsOnlyTheSessionsInFlight(t *testing.T) {
 	ids := tenants(1)
-	p := startMuxProxy(t, ids...)
-	const workers, depth = 16, 20
-	var closed, correct atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	errs := make(chan error, workers)
-	for n := range workers {
-		wg.Go(func() {
-			c, err := dialClient(p.addr, p.token(ids[0]))
-			if err != nil {
-				errs <- err
-				return
-			}
-			defer c.conn.Close()
-			var batch []byte
-			for range depth {
-				batch = appendRESP(batch, "INCR", "ctr"+strconv.Itoa(n))
-			}
-			for i := 0; ; {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if _, err := c.conn.Write(batch); err != nil {
-					closed.Add(1)
+	eachServingMode(t, ids, func(t *testing.T, p *testProxy) {
+		const workers, depth = 16, 20
+		var closed, correct atomic.Int64
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		errs := make(chan error, workers)
+		for n := range workers {
+			wg.Go(func() {
+				c, err := dialClient(p.addr, p.token(ids[0]))
+				if err != nil {
+					errs <- err
 					return
 				}
+				defer c.conn.Close()
+				var batch []byte
 				for range depth {
-					i++
-					reply, err := c.r.next()
-					if err != nil {
-						closed.Add(1) // the proxy closed the session
-						return
-					}
-					if want := fmt.Sprintf(":%d\r\n", i); string(reply) != want {
-						errs <- fmt.Errorf("worker %d: INCR = %q, want %q", n, reply, want)
-						return
-					}
-					correct.Add(1)
+					batch = appendRESP(batch, "INCR", "ctr"+strconv.Itoa(n))
 				}
-			}
-		})
-	}
-	var killed []int64
-	for range 3 {
-		time.Sleep(100 * time.Millisecond)
-		for _, id := range p.sharedIDs(2) {
-			if err := p.upstream.ClientKillByFilter(context.Background(), "ID", strconv.FormatInt(id, 10)).Err(); err != nil {
-				t.Fatal(err)
-			}
-			killed = append(killed, id)
+				for i := 0; ; {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if _, err := c.conn.Write(batch); err != nil {
+						closed.Add(1)
+						return
+					}
+					for range depth {
+						i++
+						reply, err := c.r.next()
+						if err != nil {
+							closed.Add(1) // the proxy closed the session
+							return
+						}
+						if want := fmt.Sprintf(":%d\r\n", i); string(reply) != want {
+							errs <- fmt.Errorf("worker %d: INCR = %q, want %q", n, reply, want)
+							return
+						}
+						correct.Add(1)
+					}
+				}
+			})
 		}
-	}
-	time.Sleep(100 * time.Millisecond)
-	close(stop)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
-	t.Logf("%d correct replies; %d of %d sessions closed by %d losses", correct.Load(), closed.Load(), workers, len(killed))
-	if len(killed) == 0 || closed.Load() == 0 {
-		t.Errorf("the test did not exercise a loss with commands in flight: %d kills, %d sessions closed", len(killed), closed.Load())
-	}
-	c, err := dialClient(p.addr, p.token(ids[0]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.conn.Close()
-	if reply, err := c.roundTrip(appendRESP(nil, "PING")); err != nil || string(reply) != "+PONG\r\n" {
-		t.Fatalf("PING after the loss = %q %v", reply, err)
-	}
-	shared := p.sharedIDs(2)
-	if len(shared) == 0 || slices.ContainsFunc(shared, func(id int64) bool { return slices.Contains(killed, id) }) {
-		t.Errorf("shared connections after the losses: %d (killed %d)", shared, killed)
-	}
+		var killed []int64
+		for range 3 {
+			time.Sleep(100 * time.Millisecond)
+			for _, id := range p.sharedIDs(2) {
+				if err := p.upstream.ClientKillByFilter(context.Background(), "ID", strconv.FormatInt(id, 10)).Err(); err != nil {
+					t.Fatal(err)
+				}
+				killed = append(killed, id)
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+		close(stop)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		t.Logf("%d correct replies; %d of %d sessions closed by %d losses", correct.Load(), closed.Load(), workers, len(killed))
+		if len(killed) == 0 || closed.Load() == 0 {
+			t.Errorf("the test did not exercise a loss with commands in flight: %d kills, %d sessions closed", len(killed), closed.Load())
+		}
+		c, err := dialClient(p.addr, p.token(ids[0]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.conn.Close()
+		if reply, err := c.roundTrip(appendRESP(nil, "PING")); err != nil || string(reply) != "+PONG\r\n" {
+			t.Fatalf("PING after the loss = %q %v", reply, err)
+		}
+		shared := p.sharedIDs(2)
+		if len(shared) == 0 || slices.ContainsFunc(shared, func(id int64) bool { return slices.Contains(killed, id) }) {
+			t.Errorf("shared connections after the losses: %d (killed %d)", shared, killed)
+		}
+	})
 }
 
 // TestStalledClientDoesNotDelayOthers: a client that pipelines large
@@ -541,58 +559,59 @@ func TestSharedConnectionLossEndsOnlyTheSessionsInFlight(t *testing.T) {
 // sessions on the same shared connection keep their pace.
 func TestStalledClientDoesNotDelayOthers(t *testing.T) {
 	ids := tenants(1)
-	p := startMuxProxy(t, ids...)
-	stalled := p.session(t, ids[0])
-	stalled.do("SET", "big", strings.Repeat("x", 256<<10))
-	var batch []byte
-	for range 100 {
-		batch = appendRESP(batch, "GET", "big") // 25 MiB of replies, never read
-	}
-	if _, err := stalled.conn.Write(batch); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(200 * time.Millisecond)
+	eachServingMode(t, ids, func(t *testing.T, p *testProxy) {
+		stalled := p.session(t, ids[0])
+		stalled.do("SET", "big", strings.Repeat("x", 256<<10))
+		var batch []byte
+		for range 100 {
+			batch = appendRESP(batch, "GET", "big") // 25 MiB of replies, never read
+		}
+		if _, err := stalled.conn.Write(batch); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(200 * time.Millisecond)
 
-	start := time.Now()
-	var wg sync.WaitGroup
-	errs := make(chan error, 4)
-	for n := range 4 {
-		wg.Go(func() {
-			c, err := dialClient(p.addr, p.token(ids[0]))
-			if err != nil {
-				errs <- err
-				return
-			}
-			defer c.conn.Close()
-			_ = c.conn.SetDeadline(time.Now().Add(10 * time.Second))
-			for i := range 200 {
-				reply, err := c.roundTrip(appendRESP(nil, "INCR", "n"+strconv.Itoa(n)))
+		start := time.Now()
+		var wg sync.WaitGroup
+		errs := make(chan error, 4)
+		for n := range 4 {
+			wg.Go(func() {
+				c, err := dialClient(p.addr, p.token(ids[0]))
 				if err != nil {
 					errs <- err
 					return
 				}
-				if want := fmt.Sprintf(":%d\r\n", i+1); string(reply) != want {
-					errs <- fmt.Errorf("INCR = %q, want %q", truncate(reply), want)
-					return
+				defer c.conn.Close()
+				_ = c.conn.SetDeadline(time.Now().Add(10 * time.Second))
+				for i := range 200 {
+					reply, err := c.roundTrip(appendRESP(nil, "INCR", "n"+strconv.Itoa(n)))
+					if err != nil {
+						errs <- err
+						return
+					}
+					if want := fmt.Sprintf(":%d\r\n", i+1); string(reply) != want {
+						errs <- fmt.Errorf("INCR = %q, want %q", truncate(reply), want)
+						return
+					}
 				}
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
-	if took := time.Since(start); took > 3*time.Second {
-		t.Errorf("800 round trips beside a stalled client took %s", took)
-	}
-	// The stalled client gets every reply once it reads.
-	want := "$262144\r\n" + strings.Repeat("x", 256<<10) + "\r\n"
-	for i := range 100 {
-		if got := stalled.read(); got != want {
-			t.Fatalf("reply %d to the stalled client = %q", i, truncate([]byte(got)))
+			})
 		}
-	}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		if took := time.Since(start); took > 3*time.Second {
+			t.Errorf("800 round trips beside a stalled client took %s", took)
+		}
+		// The stalled client gets every reply once it reads.
+		want := "$262144\r\n" + strings.Repeat("x", 256<<10) + "\r\n"
+		for i := range 100 {
+			if got := stalled.read(); got != want {
+				t.Fatalf("reply %d to the stalled client = %q", i, truncate([]byte(got)))
+			}
+		}
+	})
 }
 
 // TestUnreachableUpstreamAnswersEachCommand: when no shared connection can
