@@ -3,9 +3,14 @@
 package redis
 
 import (
+	"bufio"
 	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -152,4 +157,127 @@ func TestEventLoopSessionEndsAtTokenExpiry(t *testing.T) {
 	if got := p.upstream.Get(context.Background(), "t:"+ids[0]+":k").Val(); got != "v" {
 		t.Errorf("the expired session's key = %q", got)
 	}
+}
+
+// TestEventLoopSessionsMovingBetweenModes: sessions of two tenants run
+// random pipelines mixing commands the event loop serves with ones that
+// take the session back to its goroutine (tenant switches, RESET,
+// transactions, blocking pops, the connection name), so that they move in
+// and out of the loop in the middle of pipelines; every reply must be the
+// one a model of each tenant's keys predicts.
+func TestEventLoopSessionsMovingBetweenModes(t *testing.T) {
+	ids := tenants(2)
+	p := startProxy(t, ids...)
+	tokens := []string{p.token(ids[0]), p.token(ids[1])}
+	const sessions, rounds = 8, 30
+	errs := make(chan error, sessions)
+	var wg sync.WaitGroup
+	for n := range sessions {
+		wg.Go(func() {
+			if err := runModeSwitches(p.addr, tokens, n, rounds, rand.New(rand.NewPCG(uint64(n), 11))); err != nil {
+				errs <- fmt.Errorf("session %d: %w", n, err)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// runModeSwitches is one session of TestEventLoopSessionsMovingBetweenModes:
+// its keys are named after slot, so only the other tenant's session of the
+// same slot uses the same names.
+func runModeSwitches(addr string, tokens []string, slot, rounds int, rng *rand.Rand) error {
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+	r := &replyReader{r: bufio.NewReader(conn)}
+	key, ctr := "k"+strconv.Itoa(slot), "c"+strconv.Itoa(slot)
+	tenant, name := -1, ""
+	values := map[int]string{}
+	counts := map[int]int{}
+	bulk := func(v string) string { return "$" + strconv.Itoa(len(v)) + "\r\n" + v + "\r\n" }
+	get := func() string {
+		if v, ok := values[tenant]; ok {
+			return bulk(v)
+		}
+		return "$-1\r\n"
+	}
+	auth := func(to int) (args []string, want string) {
+		if to != tenant {
+			name = ""
+		}
+		tenant = to
+		return []string{"AUTH", tokens[to]}, "+OK\r\n"
+	}
+	for round := range rounds {
+		var batch []byte
+		var wants []string
+		add := func(want string, args ...string) {
+			batch = appendRESP(batch, args...)
+			wants = append(wants, want)
+		}
+		if tenant < 0 {
+			args, want := auth(rng.IntN(2))
+			add(want, args...)
+		}
+		for range 1 + rng.IntN(8) {
+			switch op := rng.IntN(20); {
+			case op < 6:
+				v := strconv.Itoa(slot) + "-" + strconv.Itoa(round) + "-" + strconv.Itoa(rng.IntN(1000))
+				values[tenant] = v
+				add("+OK\r\n", "SET", key, v)
+			case op < 10:
+				add(get(), "GET", key)
+			case op < 13:
+				counts[tenant]++
+				add(":"+strconv.Itoa(counts[tenant])+"\r\n", "INCR", ctr)
+			case op == 13:
+				args, want := auth(rng.IntN(2))
+				add(want, args...)
+			case op == 14:
+				add("+RESET\r\n", "RESET")
+				name, tenant = "", -1
+				args, want := auth(rng.IntN(2))
+				add(want, args...)
+			case op == 15:
+				add("+OK\r\n", "MULTI")
+				add("+QUEUED\r\n", "INCR", ctr)
+				add("+QUEUED\r\n", "GET", key)
+				counts[tenant]++
+				add("*2\r\n:"+strconv.Itoa(counts[tenant])+"\r\n"+get(), "EXEC")
+			case op == 16:
+				add("*-1\r\n", "BLPOP", "empty"+strconv.Itoa(slot), "0.01")
+			case op == 17:
+				name = "n" + strconv.Itoa(rng.IntN(100))
+				add("+OK\r\n", "CLIENT", "SETNAME", name)
+			case op == 18:
+				want := "$-1\r\n"
+				if name != "" {
+					want = bulk(name)
+				}
+				add(want, "CLIENT", "GETNAME")
+			default:
+				add("+PONG\r\n", "PING")
+			}
+		}
+		if _, err := conn.Write(batch); err != nil {
+			return err
+		}
+		for i, want := range wants {
+			got, err := r.next()
+			if err != nil {
+				return err
+			}
+			if string(got) != want {
+				return fmt.Errorf("round %d, reply %d = %q, want %q", round, i, got, want)
+			}
+		}
+	}
+	return nil
 }
