@@ -14,6 +14,10 @@ import (
 // connection that is not a plain socket.
 var ErrNotDetachable = errors.New("the connection cannot leave the Go runtime's network poller")
 
+// ErrWouldBlock is what a LoopSocket's Read returns when the socket holds
+// nothing yet: the event loop waits for it to become readable.
+var ErrWouldBlock = errors.New("no data yet")
+
 // DetachFD takes conn's socket out of the Go runtime: it returns a new,
 // non-blocking, close-on-exec descriptor of the same socket and closes conn,
 // which removes the socket from the runtime's network poller without

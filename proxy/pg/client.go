@@ -11,6 +11,17 @@ import (
 	"github.com/tenantgate/tenantgate/proxy"
 )
 
+// Errors of the event loop's non-blocking path (loop_linux.go): the message
+// runs again once a server connection is free, once the statements that
+// apply the tenant have been answered, or in the session's goroutine.
+var (
+	errNoServer = errors.New("no server connection is free")
+	errApplying = errors.New("the tenant is being applied")
+	// errDial: no connection is idle but the pool may open one, which the
+	// session's goroutine does.
+	errDial = errors.New("a server connection must be dialled")
+)
+
 // maxClientStatements bounds the statements one client keeps prepared (the
 // proxy holds their text to prepare them on other server connections).
 const maxClientStatements = 10000
@@ -58,6 +69,11 @@ type clientSession struct {
 	// client's messages are ignored up to its Sync, as PostgreSQL does.
 	skipping bool
 
+	// lc is the client's socket while the engine's event loop serves the
+	// session (loop_linux.go); noLoop: it cannot (TLS, or the loop failed).
+	lc     *loopClient
+	noLoop bool
+
 	// Read by the server connection's reader under its lock.
 	transactionPooling bool
 	pinned             bool // holds its server connection until the end
@@ -92,9 +108,9 @@ func (c *clientSession) writeErr() error {
 func (c *clientSession) detached(srv *ServerConn) { c.server.CompareAndSwap(srv, nil) }
 
 // upstreamLost ends the session when its server connection fails: what the
-// server session held (transaction, prepared state) is gone.
-func (c *clientSession) upstreamLost(srv *ServerConn, err error) {
-	c.server.CompareAndSwap(srv, nil)
+// server session held (transaction, prepared state) is gone. The session
+// keeps the connection until it ends, which closes it and frees its slot.
+func (c *clientSession) upstreamLost(err error) {
 	c.write(fatal("08006", "tenantgate: the connection to the database server was lost: "+err.Error()).encode(nil), true)
 	c.s.Close(err)
 }
@@ -103,6 +119,11 @@ func (c *clientSession) upstreamLost(srv *ServerConn, err error) {
 func (c *clientSession) serve() error {
 	defer c.end()
 	for {
+		if c.loopable() {
+			if err := c.serveInLoop(); err != nil {
+				return err
+			}
+		}
 		typ, frame, body, err := c.rd.next()
 		if err != nil {
 			return err
@@ -188,7 +209,15 @@ func (c *clientSession) attach(beforeQuery bool) (*ServerConn, error) {
 	}
 	if srv == nil {
 		var err error
-		if srv, err = c.e.pool.Get(c.s.Context(), c.tenant); err != nil {
+		if c.lc != nil {
+			srv, err = c.e.loop.take(c.lc)
+		} else {
+			srv, err = c.e.pool.Get(c.s.Context(), c.tenant)
+		}
+		if err != nil {
+			if errors.Is(err, errNoServer) || errors.Is(err, errDial) {
+				return nil, err
+			}
 			return nil, c.poolError(err, beforeQuery)
 		}
 		srv.mu.Lock()
@@ -360,7 +389,7 @@ func (c *clientSession) end() {
 	c.server.Store(nil)
 	// Requests in flight, or a pipeline never synced (the server may be in
 	// an implicit transaction or skipping to a Sync): its state is unknown.
-	inFlight := len(srv.pending) > 0 || srv.cancelling > 0 || c.unsynced
+	inFlight := len(srv.pending) > 0 || srv.cancelling > 0 || c.unsynced || srv.broken != nil
 	dirty := c.pinned || !c.transactionPooling || srv.txStatus != 'I'
 	srv.mu.Unlock()
 	if inFlight {

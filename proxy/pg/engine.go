@@ -30,8 +30,12 @@ type Options struct {
 	Signer         *TenantSigner // hardened mode: also set the tenant's signature (signature.go)
 	AllowDDL       bool
 	CacheSize      int // statement verdicts kept, default 10000
-	Metrics        *proxy.Metrics
-	Log            *slog.Logger
+	// NoEventLoop serves every session from its own goroutine; by default
+	// (Linux, transaction pooling, plaintext upstream) an event loop serves
+	// the sessions between and during their transactions (loop_linux.go).
+	NoEventLoop bool
+	Metrics     *proxy.Metrics
+	Log         *slog.Logger
 }
 
 // allowedStartupParams are the startup parameters a client may set; they
@@ -53,6 +57,7 @@ type Engine struct {
 	pool    *Pool
 	cache   *StatementCache
 	allowed map[string]bool
+	loop    *eventLoop // nil: every session is served by its goroutine
 
 	cancelMu sync.Mutex
 	cancels  map[cancelKey]*clientSession
@@ -95,11 +100,33 @@ func New(opts Options) (*Engine, error) {
 	for _, p := range allowedStartupParams {
 		e.allowed[p] = true
 	}
+	if !opts.SessionPooling && !opts.NoEventLoop && !upstreamMayUseTLS(pool.config) {
+		if e.loop = newEventLoop(e); e.loop != nil {
+			pool.freed, pool.yield = e.loop.poolFreed, e.loop.poolWanted
+		}
+	}
 	return e, nil
+}
+
+// upstreamMayUseTLS reports whether server connections may be TLS, whose
+// bytes the Go runtime must carry: the event loop serves only plain sockets.
+func upstreamMayUseTLS(cfg *pgconn.Config) bool {
+	if cfg.TLSConfig != nil {
+		return true
+	}
+	for _, f := range cfg.Fallbacks {
+		if f.TLSConfig != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // Close closes the pool's idle connections.
 func (e *Engine) Close() {
+	if e.loop != nil {
+		e.loop.close()
+	}
 	e.pool.Close()
 	e.catalogMu.Lock()
 	if e.catalog != nil {

@@ -288,20 +288,21 @@ func (c *clientSession) parse(body []byte) error {
 	}
 	p.Name = st.serverName
 	st.parse = encodeMsg(nil, &p)
-	c.stmts[clientName] = st
 	if st.serverName != "" && c.server.Load() == nil && c.e.pool.known.has(st.serverName) {
 		// Outside a transaction, a statement some connection prepared
 		// before needs none now: it is prepared where the client binds it.
 		// So a Parse never waits for a pool slot behind other clients'
 		// transactions; an error it would now raise (a dropped table, another
 		// search_path) comes with that Bind.
+		c.stmts[clientName] = st
 		return c.answer(msgParseComplete)
 	}
 	srv, err := c.attach(false)
 	if srv == nil {
-		return err
+		return err // before the statement is recorded: the event loop may run this Parse again
 	}
 	defer srv.mu.Unlock()
+	c.stmts[clientName] = st
 	c.unsynced = true
 	if st.serverName != "" {
 		if _, ok := srv.prepared[st.serverName]; ok {

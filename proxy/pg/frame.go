@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/tenantgate/tenantgate/proxy"
 )
 
 // Wire-format limits.
@@ -49,43 +51,145 @@ func readStartup(r io.Reader) ([]byte, error) {
 // msgReader reads typed protocol messages. The returned frame (type byte,
 // length and body) is valid until the next call; it is what gets relayed, so
 // a message passes through without being decoded and encoded again.
+//
+// Its source can change without losing what is buffered (setSource): a
+// socket moves between the Go runtime (blocking reads, next) and an event
+// loop (non-blocking reads, tryNext) and back.
 type msgReader struct {
 	r      *bufio.Reader
+	src    source
 	max    int
 	buf    []byte
 	header [5]byte
+	last   []byte // the frame returned last, for unread
+	again  bool   // unread: the next call returns last again
+	// A message larger than the buffer arriving in pieces (tryNext):
+	// buf[:have] of buf[:want] arrived.
+	have, want int
 }
 
+// source is the msgReader's underlying reader, replaceable.
+type source struct{ r io.Reader }
+
+func (s *source) Read(p []byte) (int, error) { return s.r.Read(p) }
+
 func newMsgReader(r io.Reader, max int) *msgReader {
-	return &msgReader{r: bufio.NewReaderSize(r, 32<<10), max: max}
+	m := &msgReader{max: max}
+	m.src.r = r
+	m.r = bufio.NewReaderSize(&m.src, 32<<10)
+	return m
 }
+
+// setSource makes r the reader the bytes come from from now on; what was
+// read from the previous one stays buffered.
+func (m *msgReader) setSource(r io.Reader) { m.src.r = r }
 
 // next returns the next message's type, its whole frame and its body.
 func (m *msgReader) next() (typ byte, frame, body []byte, err error) {
+	if m.again {
+		m.again = false
+		return m.last[0], m.last, m.last[5:], nil
+	}
+	if m.want > 0 { // the rest of a message tryNext began
+		if _, err = io.ReadFull(m.r, m.buf[m.have:m.want]); err != nil {
+			return 0, nil, nil, err
+		}
+		return m.complete()
+	}
 	if _, err = io.ReadFull(m.r, m.header[:]); err != nil {
 		return 0, nil, nil, err
 	}
-	n := int(binary.BigEndian.Uint32(m.header[1:]))
-	if n < 4 || n-4 > m.max {
-		return 0, nil, nil, fmt.Errorf("message %q: %w (%d bytes)", m.header[0], errTooLong, n)
-	}
-	if cap(m.buf) < n+1 {
-		m.buf = make([]byte, n+1, max(n+1, 2*cap(m.buf)))
-	}
-	frame = m.buf[:n+1]
-	copy(frame, m.header[:])
-	if _, err = io.ReadFull(m.r, frame[5:]); err != nil {
+	n, err := m.frameLen(m.header[:])
+	if err != nil {
 		return 0, nil, nil, err
 	}
-	if cap(m.buf) > 1<<20 && n < 64<<10 {
+	m.grow(n + 1)
+	copy(m.buf, m.header[:])
+	if _, err = io.ReadFull(m.r, m.buf[5:n+1]); err != nil {
+		return 0, nil, nil, err
+	}
+	m.have, m.want = 0, n+1
+	return m.complete()
+}
+
+// tryNext is next for a non-blocking source (one that returns
+// proxy.ErrWouldBlock when it has nothing): ok is false, with a nil error,
+// until the whole message has arrived. What did arrive is kept for the next
+// call; nothing blocks.
+func (m *msgReader) tryNext() (typ byte, frame, body []byte, ok bool, err error) {
+	if m.again {
+		m.again = false
+		return m.last[0], m.last, m.last[5:], true, nil
+	}
+	if m.want == 0 {
+		hdr, err := m.r.Peek(5)
+		if len(hdr) < 5 {
+			return 0, nil, nil, false, notYet(err)
+		}
+		n, err := m.frameLen(hdr)
+		if err != nil {
+			return 0, nil, nil, false, err
+		}
+		if m.r.Buffered() > n {
+			typ, frame, body, err := m.next() // all buffered: no read
+			return typ, frame, body, err == nil, err
+		}
+		m.grow(n + 1)
+		copy(m.buf, hdr)
+		_, _ = m.r.Discard(5)
+		m.have, m.want = 5, n+1
+	}
+	for m.have < m.want {
+		k, err := m.r.Read(m.buf[m.have:m.want])
+		m.have += k
+		if k == 0 || err != nil {
+			return 0, nil, nil, false, notYet(err)
+		}
+	}
+	typ, frame, body, err = m.complete()
+	return typ, frame, body, true, err
+}
+
+// notYet is the error of a read that found no complete message: none when
+// the source just had nothing more yet.
+func notYet(err error) error {
+	if err == nil || errors.Is(err, proxy.ErrWouldBlock) || errors.Is(err, bufio.ErrBufferFull) {
+		return nil
+	}
+	return err
+}
+
+func (m *msgReader) frameLen(hdr []byte) (int, error) {
+	n := int(binary.BigEndian.Uint32(hdr[1:5]))
+	if n < 4 || n-4 > m.max {
+		return 0, fmt.Errorf("message %q: %w (%d bytes)", hdr[0], errTooLong, n)
+	}
+	return n, nil
+}
+
+func (m *msgReader) grow(n int) {
+	if cap(m.buf) < n {
+		m.buf = make([]byte, n, max(n, 2*cap(m.buf)))
+	}
+}
+
+// complete returns the message assembled in buf[:want].
+func (m *msgReader) complete() (typ byte, frame, body []byte, err error) {
+	frame = m.buf[:m.want]
+	m.have, m.want = 0, 0
+	if cap(m.buf) > 1<<20 && len(frame) < 64<<10 {
 		m.buf = nil // do not keep one huge message's buffer for the whole session
 	}
+	m.last = frame
 	return frame[0], frame, frame[5:], nil
 }
 
+// unread makes the next call return the message returned last again.
+func (m *msgReader) unread() { m.again = true }
+
 // buffered reports whether more input is already waiting, so writers can
 // delay flushing while a pipeline is still arriving.
-func (m *msgReader) buffered() bool { return m.r.Buffered() > 0 }
+func (m *msgReader) buffered() bool { return m.again || m.want > 0 || m.r.Buffered() > 0 }
 
 // cstring splits a NUL-terminated string off b.
 func cstring(b []byte) (s string, rest []byte, ok bool) {

@@ -61,6 +61,10 @@ const (
 	// EffectDeallocate: server-side prepared statements were dropped
 	// (DISCARD ALL, DEALLOCATE ALL).
 	EffectDeallocate
+	// EffectCopyIn: the statement is a COPY ... FROM STDIN, after which the
+	// server waits for the client's data (the session's goroutine relays
+	// it; the event loop does not).
+	EffectCopyIn
 )
 
 // Refusal says why a statement is refused.
@@ -267,6 +271,9 @@ func (g *Guard) checkTopLevel(stmt *pg_query.Node, text string) *Verdict {
 		}
 		if c.GetFilename() != "" || copyNamesFile(text) {
 			return refuse(RuleServerFiles, "COPY to or from a server file is not allowed; use COPY ... FROM STDIN or TO STDOUT")
+		}
+		if c.GetIsFrom() {
+			return &Verdict{Effects: EffectCopyIn}
 		}
 		return allowed
 	case *pg_query.Node_PrepareStmt:

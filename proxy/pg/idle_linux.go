@@ -30,12 +30,18 @@ func newIdlePeek(nc net.Conn) *idlePeek {
 	}
 	p := &idlePeek{rc: rc}
 	p.check = func(fd uintptr) bool {
-		_, _, errno := syscall.Syscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&p.buf[0])), 1,
-			syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
-		p.healthy = errno == syscall.EAGAIN // nothing to read, not closed
+		p.healthy = p.quiet(fd)
 		return true
 	}
 	return p
+}
+
+// quiet reports whether the socket fd has nothing to read and is not
+// closed.
+func (p *idlePeek) quiet(fd uintptr) bool {
+	_, _, errno := syscall.Syscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&p.buf[0])), 1,
+		syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+	return errno == syscall.EAGAIN
 }
 
 // idleHealthy reports whether an idle connection (no reader, nothing
@@ -47,6 +53,10 @@ func newIdlePeek(nc net.Conn) *idlePeek {
 func (c *ServerConn) idleHealthy() bool {
 	if c.rd.buffered() {
 		return false
+	}
+	if lconn, ok := c.nc.(*loopConn); ok {
+		var p idlePeek
+		return p.quiet(uintptr(lconn.FD))
 	}
 	if c.peek == nil {
 		return true // checked when used: a read error fails the owner's session

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -38,6 +39,15 @@ type Pool struct {
 	config *pgconn.Config
 	tokens chan struct{} // one per connection held by a client
 	known  *preparedSet
+	// freed, when set (before the pool is used), is called whenever a slot
+	// becomes free: an event loop's clients may be waiting for one.
+	freed func()
+	// yield, when set, is called when a client starts waiting for a slot:
+	// an event loop keeping idle connections (each holding a slot) gives
+	// them back.
+	yield       func()
+	slotWaiters atomic.Int32
+	loopIdle    atomic.Int32 // idle connections an event loop keeps
 
 	mu     sync.Mutex
 	idle   []*ServerConn
@@ -112,6 +122,10 @@ func (p *Pool) checkOldestIdle() bool {
 	c := p.idle[0]
 	p.idle = p.idle[1:]
 	p.mu.Unlock()
+	if c.servedBy() != nil && c.toRuntime() != nil {
+		p.discard(c)
+		return true
+	}
 	if p.expired(c) || c.exec(";", p.opts.ResetTimeout) != nil {
 		p.discard(c)
 		return true
@@ -160,11 +174,56 @@ func (p *Pool) Get(ctx context.Context, tenant string) (*ServerConn, error) {
 		}
 	}
 	for {
+		c := p.takeIdle(tenant)
+		if c == nil {
+			break
+		}
+		if c.servedBy() != nil {
+			if err := c.toRuntime(); err != nil {
+				c.close()
+				continue
+			}
+		}
+		p.report()
+		return c, nil
+	}
+	c, err := p.dial(ctx)
+	if err != nil {
+		<-p.tokens
+		p.report()
+		return nil, err
+	}
+	p.report()
+	return c, nil
+}
+
+// tryGet is Get for an event loop, which must not wait: a healthy idle
+// connection when a slot is free. Without one it reports whether a slot
+// was free (a connection must be dialled, which the caller leaves to a
+// session goroutine) or not (the caller waits for a release).
+func (p *Pool) tryGet(tenant string) (c *ServerConn, slotFree bool) {
+	select {
+	case p.tokens <- struct{}{}:
+	default:
+		return nil, false
+	}
+	if c = p.takeIdle(tenant); c == nil {
+		<-p.tokens
+		return nil, true
+	}
+	p.report()
+	return c, true
+}
+
+// takeIdle takes a healthy idle connection, preferring one that last served
+// tenant; nil when none is idle. The caller holds a slot.
+func (p *Pool) takeIdle(tenant string) *ServerConn {
+	for {
 		p.mu.Lock()
 		n := len(p.idle)
 		if n == 0 {
 			p.mu.Unlock()
-			break
+			return nil
 		}
 		i := n - 1
 		for j := n - 1; j >= 0; j-- {
@@ -180,21 +239,17 @@ func (p *Pool) Get(ctx context.Context, tenant string) (*ServerConn, error) {
 			c.close()
 			continue
 		}
-		p.report()
-		return c, nil
+		return c
 	}
-	c, err := p.dial(ctx)
-	if err != nil {
-		<-p.tokens
-		p.report()
-		return nil, err
-	}
-	p.report()
-	return c, nil
 }
 
 // waitSlot waits up to WaitTimeout for a connection slot.
 func (p *Pool) waitSlot(ctx context.Context) error {
+	p.slotWaiters.Add(1)
+	defer p.slotWaiters.Add(-1)
+	if p.yield != nil {
+		p.yield()
+	}
 	timer := time.NewTimer(p.opts.WaitTimeout)
 	defer timer.Stop()
 	select {
@@ -239,6 +294,14 @@ func (p *Pool) put(c *ServerConn) {
 		p.mu.Unlock()
 	}
 	<-p.tokens
+	p.slotFreed()
+}
+
+// slotFreed reports a free slot and the pool's state.
+func (p *Pool) slotFreed() {
+	if p.freed != nil {
+		p.freed()
+	}
 	p.report()
 }
 
@@ -260,7 +323,7 @@ func (p *Pool) putDirty(c *ServerConn, dirty bool) {
 func (p *Pool) discard(c *ServerConn) {
 	c.close()
 	<-p.tokens
-	p.report()
+	p.slotFreed()
 }
 
 // ServerParams returns the ParameterStatus values of the server, connecting
@@ -289,8 +352,9 @@ func (p *Pool) report() {
 	p.mu.Lock()
 	idle := len(p.idle)
 	p.mu.Unlock()
-	p.opts.Metrics.UpstreamConnections("postgres", "idle", idle)
-	p.opts.Metrics.UpstreamConnections("postgres", "active", len(p.tokens))
+	kept := int(p.loopIdle.Load()) // idle, but holding slots
+	p.opts.Metrics.UpstreamConnections("postgres", "idle", idle+kept)
+	p.opts.Metrics.UpstreamConnections("postgres", "active", len(p.tokens)-kept)
 }
 
 // Close closes the idle connections; held ones close when returned.

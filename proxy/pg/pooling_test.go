@@ -385,6 +385,24 @@ func TestUpstreamLoss(t *testing.T) {
 	if got := tenantOf(t, c); got != tenantA {
 		t.Fatalf("new client has tenant %q", got)
 	}
+	// The lost connection's slot is free again: two transactions at once
+	// fit the pool of two.
+	txB, err := b.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustExecTx(t, txB, "SELECT 1")
+	txC, err := c.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustExecTx(t, txC, "SELECT 1")
+	if err := txC.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := txB.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // min_idle connections are opened ahead of use; idle connections the server
@@ -423,6 +441,9 @@ func waitForIdle(t *testing.T, pool *Pool, n int) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
+		if pool.yield != nil {
+			pool.yield() // the event loop gives the connections it keeps back
+		}
 		pool.mu.Lock()
 		idle := len(pool.idle)
 		pool.mu.Unlock()

@@ -49,6 +49,10 @@ type ServerConn struct {
 	// unread counts the request bytes written, while no relay runs, since
 	// the server last had nothing outstanding.
 	unread int
+	// loop is the event loop that serves the socket (nc is then a
+	// loopConn), nil while the Go runtime does. It changes only while no
+	// client owns the connection.
+	loop *eventLoop
 
 	// What the server session holds, as far as the proxy knows.
 	tenant   string            // tenant setting's value; "" = unknown
@@ -233,17 +237,35 @@ func (c *ServerConn) handle(typ byte, frame, body []byte, relay bool) bool {
 		c.unread = 0
 		c.relaying = false
 	case !relay && (typ == 'G' || typ == 'W'):
+		more = false
+		if c.loop != nil {
+			// The event loop hands a session back before a COPY FROM
+			// STDIN (EffectCopyIn); this one was not announced.
+			c.broken = errors.New("the server waits for COPY data the event loop does not relay")
+			break
+		}
 		// The server waits for COPY data the session goroutine must read
 		// from the client.
 		c.startRelayLocked()
-		more = false
 	}
 	release := typ == 'Z' && c.detachLocked()
+	loop := c.loop
 	c.mu.Unlock()
 	if release {
-		c.onRelease(c)
+		c.released(loop)
 	}
 	return more
+}
+
+// released gives the connection, which its owner let go, back to the pool;
+// through its event loop when it has one (handle runs on the loop's
+// goroutine for such a connection).
+func (c *ServerConn) released(loop *eventLoop) {
+	if loop != nil {
+		loop.release(c)
+		return
+	}
+	c.onRelease(c)
 }
 
 // onError handles an ErrorResponse for the head request: in the extended
@@ -317,6 +339,10 @@ func (c *ServerConn) detachLocked() bool {
 // with it (after a cancel request that held it).
 func (c *ServerConn) maybeRelease() {
 	c.mu.Lock()
+	if loop := c.loop; loop != nil && loop.post(loopRequest{kind: reqRelease, srv: c}) {
+		c.mu.Unlock() // the loop's goroutine releases it
+		return
+	}
 	release := c.detachLocked()
 	c.mu.Unlock()
 	if release {
@@ -339,7 +365,7 @@ func (c *ServerConn) fail(err error) {
 	}
 	c.mu.Unlock()
 	if owner != nil {
-		owner.upstreamLost(c, err)
+		owner.upstreamLost(err)
 	}
 }
 

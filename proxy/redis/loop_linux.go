@@ -30,7 +30,6 @@ const (
 )
 
 var (
-	errWouldBlock  = errors.New("no data yet")
 	errIdle        = fmt.Errorf("idle timeout: %w", os.ErrDeadlineExceeded)
 	errDialBackoff = errors.New("the last upstream dial failed: not retried yet")
 	// errSessionClosed: the session was closed while in the loop, which
@@ -260,8 +259,8 @@ func (l *eventLoop) run() {
 			if lc == nil {
 				continue // handed back earlier in this round
 			}
-			if len(lc.backlog) > 0 && ev.Events&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
-				lc.writeBacklog()
+			if lc.Backlog() > 0 && ev.Events&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+				lc.WriteBacklog()
 			}
 			if lc.reading && ev.Events&(unix.EPOLLIN|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
 				l.readClient(lc, now)
@@ -302,11 +301,11 @@ func (l *eventLoop) takeRequests(now time.Time) (stop bool) {
 		case reqAdopt:
 			l.adopt(r.lc, now)
 		case reqRelease:
-			if l.clients[r.lc.fd] == r.lc {
+			if l.clients[r.lc.FD] == r.lc {
 				l.stopReading(r.lc)
 			}
 		case reqDrop:
-			if l.clients[r.lc.fd] == r.lc {
+			if l.clients[r.lc.FD] == r.lc {
 				l.handBack(r.lc, errSessionClosed)
 			}
 		case reqUpstream:
@@ -321,11 +320,11 @@ func (l *eventLoop) takeRequests(now time.Time) (stop bool) {
 
 func (l *eventLoop) adopt(lc *loopClient, now time.Time) {
 	if l.ups[lc.proto-2] == nil {
-		lc.back <- loopHandback{fd: lc.fd}
+		lc.back <- loopHandback{fd: lc.FD}
 		return
 	}
 	lc.reading, lc.lastRead = true, now
-	l.clients[lc.fd] = lc
+	l.clients[lc.FD] = lc
 	if d := lc.c.s.IdleTimeout(); d > 0 {
 		l.idle = d
 	}
@@ -352,7 +351,7 @@ func (l *eventLoop) addUpstream(u *loopUpstream) {
 func (l *eventLoop) readClient(lc *loopClient, now time.Time) {
 	c := lc.c
 	if err := c.in.fill(); err != nil {
-		if !errors.Is(err, errWouldBlock) {
+		if !errors.Is(err, proxy.ErrWouldBlock) {
 			// The end of the stream, a broken or oversized request: the
 			// session's goroutine meets it again and answers as usual.
 			l.stopReading(lc)
@@ -402,33 +401,33 @@ func (l *eventLoop) stopReading(lc *loopClient) {
 // while it reads the client and the client keeps up with its replies,
 // output while replies wait for room in the socket.
 func (l *eventLoop) setInterest(lc *loopClient) {
-	if l.clients[lc.fd] != lc {
+	if l.clients[lc.FD] != lc {
 		return
 	}
 	var want uint32
-	if lc.reading && len(lc.backlog) < maxClientBacklog {
+	if lc.reading && lc.Backlog() < maxClientBacklog {
 		want |= unix.EPOLLIN
 	}
-	if len(lc.backlog) > 0 {
+	if lc.Backlog() > 0 {
 		want |= unix.EPOLLOUT
 	}
-	if want == lc.events {
+	if want == lc.Events {
 		return
 	}
 	op := unix.EPOLL_CTL_MOD
 	switch {
 	case want == 0:
 		op = unix.EPOLL_CTL_DEL
-	case lc.events == 0:
+	case lc.Events == 0:
 		op = unix.EPOLL_CTL_ADD
 	}
-	if err := unix.EpollCtl(l.epfd, op, lc.fd, &unix.EpollEvent{Events: want, Fd: int32(lc.fd)}); err != nil {
+	if err := unix.EpollCtl(l.epfd, op, lc.FD, &unix.EpollEvent{Events: want, Fd: int32(lc.FD)}); err != nil {
 		l.e.log.Warn("redis event loop: epoll_ctl failed; the session goes back to its goroutine", "err", err)
-		lc.reading, lc.events = false, 0
+		lc.reading, lc.Events = false, 0
 		l.handBack(lc, nil)
 		return
 	}
-	lc.events = want
+	lc.Events = want
 }
 
 // flush sends the commands taken upstream, writes the replies relayed to
@@ -441,7 +440,7 @@ func (l *eventLoop) flush() {
 	}
 	for _, lc := range l.dirty {
 		lc.dirty = false
-		if l.clients[lc.fd] != lc {
+		if l.clients[lc.FD] != lc {
 			continue
 		}
 		c := lc.c
@@ -456,7 +455,7 @@ func (l *eventLoop) flush() {
 	}
 	kept := l.stopping[:0]
 	for _, lc := range l.stopping {
-		if l.clients[lc.fd] != lc {
+		if l.clients[lc.FD] != lc {
 			continue
 		}
 		c := lc.c
@@ -480,18 +479,18 @@ func (l *eventLoop) handBack(lc *loopClient, err error) {
 	c.mu.Lock()
 	_ = c.out.Flush()
 	c.mu.Unlock()
-	if lc.events != 0 {
-		_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, lc.fd, nil)
-		lc.events = 0
+	if lc.Events != 0 {
+		_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, lc.FD, nil)
+		lc.Events = 0
 	}
-	delete(l.clients, lc.fd)
+	delete(l.clients, lc.FD)
 	lc.gone = true
-	fd := lc.fd
+	fd := lc.FD
 	if errors.Is(err, errSessionClosed) {
 		_ = unix.Close(fd)
 		fd = -1
 	}
-	lc.back <- loopHandback{fd: fd, backlog: lc.backlog, err: err}
+	lc.back <- loopHandback{fd: fd, backlog: lc.TakeBacklog(), err: err}
 }
 
 // closeIdle hands back, to be closed, the clients that sent nothing for
@@ -521,7 +520,7 @@ func (l *eventLoop) stop(err error) {
 	l.mu.Unlock()
 	for _, r := range reqs {
 		if r.kind == reqAdopt {
-			r.lc.back <- loopHandback{fd: r.lc.fd, err: err}
+			r.lc.back <- loopHandback{fd: r.lc.FD, err: err}
 		}
 	}
 	for _, lc := range l.clients {
@@ -538,88 +537,23 @@ func (l *eventLoop) stop(err error) {
 
 // loopClient is a session's client socket while its event loop serves it.
 // It is the session's request reader's source and reply writer's sink,
-// both non-blocking.
+// both non-blocking; replies the socket did not take yet wait in its
+// backlog.
 type loopClient struct {
+	proxy.LoopSocket
 	c     *clientSession
-	fd    int
 	proto int
 	back  chan loopHandback // cap 1: the one handback
 
 	// The loop goroutine's state.
-	events   uint32 // registered with epoll
 	reading  bool
 	dirty    bool
-	gone     bool   // handed back: its replies still in flight are dropped
-	backlog  []byte // replies the socket did not take yet
+	gone     bool // handed back: its replies still in flight are dropped
 	lastRead time.Time
 }
 
 func newLoopClient(c *clientSession) *loopClient {
 	return &loopClient{c: c, proto: c.proto, back: make(chan loopHandback, 1)}
-}
-
-// Read reads what the socket holds; errWouldBlock when it holds nothing.
-func (lc *loopClient) Read(p []byte) (int, error) {
-	for {
-		n, err := unix.Read(lc.fd, p)
-		switch {
-		case err == unix.EINTR:
-			continue
-		case err == unix.EAGAIN:
-			return 0, errWouldBlock
-		case err != nil:
-			return 0, err
-		case n == 0:
-			return 0, io.EOF
-		}
-		return n, nil
-	}
-}
-
-// Write writes p, keeping what the socket does not take in the backlog
-// (written when epoll says there is room, or by the session's goroutine
-// after the handback). It never fails: a client that went away is noticed
-// by the reads.
-func (lc *loopClient) Write(p []byte) (int, error) {
-	if len(lc.backlog) > 0 {
-		lc.backlog = append(lc.backlog, p...)
-		return len(p), nil
-	}
-	done := 0
-	for done < len(p) {
-		n, err := unix.Write(lc.fd, p[done:])
-		if err == unix.EINTR {
-			continue
-		}
-		if err == unix.EAGAIN {
-			lc.backlog = append(lc.backlog, p[done:]...)
-			break
-		}
-		if err != nil {
-			break // dropped: the client is gone
-		}
-		done += n
-	}
-	return len(p), nil
-}
-
-// writeBacklog writes what it can of the backlog; a failed write drops it.
-func (lc *loopClient) writeBacklog() {
-	for len(lc.backlog) > 0 {
-		n, err := unix.Write(lc.fd, lc.backlog)
-		if err == unix.EINTR {
-			continue
-		}
-		if err == unix.EAGAIN {
-			return
-		}
-		if err != nil {
-			lc.backlog = nil
-			return
-		}
-		lc.backlog = lc.backlog[n:]
-	}
-	lc.backlog = nil
 }
 
 // loopUpstream is an event loop's connection to the upstream: the commands
@@ -818,7 +752,7 @@ func (c *clientSession) serveInLoop() (served bool, err error) {
 		}
 		return false, nil
 	}
-	lc.fd = fd
+	lc.FD = fd
 	c.in.r = lc
 	c.out.Reset(lc)
 	var hb loopHandback

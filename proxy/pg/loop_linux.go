@@ -1,0 +1,1005 @@
+package pg
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tenantgate/tenantgate/proxy"
+)
+
+// Bounds on what the event loop buffers for one peer.
+const (
+	// maxClientBacklog is how many answer bytes a client may leave unread
+	// before the loop stops reading its server connection.
+	maxClientBacklog = 1 << 20
+	// maxServerBacklog is how many request bytes a server connection may
+	// leave unread before the loop stops reading its client.
+	maxServerBacklog = 1 << 20
+	// waiterPoll is how often the loop looks for a free pool slot while
+	// clients wait for one (besides the pool's own reports).
+	waiterPoll = 10 * time.Millisecond
+)
+
+var (
+	errIdle = fmt.Errorf("idle timeout: %w", os.ErrDeadlineExceeded)
+	// errSessionClosed: the session was closed while in the loop, which
+	// closed its socket.
+	errSessionClosed = errors.New("the session was closed")
+)
+
+// eventLoop serves, from one goroutine and one epoll instance, the sessions
+// of transaction pooling: their client sockets and the server connections
+// they hold during a transaction. One epoll_wait brings the messages of
+// every client that sent some and the answers of every server connection
+// that has them; no goroutine wakes per round trip, which is what a
+// session's own goroutine costs otherwise (docs/performance.md). Sockets
+// leave the Go runtime for the loop (proxy.DetachFD) and come back to it.
+//
+// The loop runs each message through the session's own code (handle, the
+// guard, the statement bookkeeping, ServerConn.handle for answers), so a
+// session behaves the same in and out of it. Where that code would wait,
+// the loop waits for an event instead: a client that needs a server
+// connection while none is free waits in a queue (up to pool_timeout); one
+// whose connection needs the tenant applied waits for the server's answer
+// and then runs its message again. Everything else that would wait or needs
+// a goroutine (a COPY FROM STDIN, a pinned session, CREATE ... IF NOT EXISTS
+// answered from the catalog, a new server connection to dial, Terminate)
+// hands the session back to its goroutine, which goes on from that message
+// as if it had read it itself; the session comes back to the loop once it
+// holds no server connection again.
+type eventLoop struct {
+	e      *Engine
+	epfd   int
+	wakefd int // eventfd: requests are waiting
+
+	mu      sync.Mutex
+	inbox   []loopRequest
+	stopped bool
+	done    chan struct{}
+	// waiters is set while clients wait for a server connection: the pool
+	// then reports every freed slot.
+	waiters atomic.Bool
+
+	// The loop goroutine's own state.
+	clients map[int]*loopClient // by descriptor
+	servers map[int]*ServerConn // registered server sockets, by descriptor
+	// idleServers are server connections the loop keeps registered between
+	// transactions, each holding its pool slot, so a transaction costs no
+	// epoll_ctl and no health check: the loop sees at once what an idle
+	// connection receives (a server ending the session). They go back to
+	// the pool when a session goroutine waits for a slot (reqYield).
+	idleServers []*ServerConn
+	waiting     []*loopClient // for a server connection, oldest first
+	ready       []*loopClient // to serve again: given a connection, or their tenant applied
+	dirty       []*loopClient // to settle: flush, interest, handback
+	idle        time.Duration // the sessions' idle timeout
+	idleScan    time.Time
+	events      []unix.EpollEvent
+}
+
+type loopRequestKind uint8
+
+const (
+	reqAdopt   loopRequestKind = iota // serve the client
+	reqDrain                          // hand the client back once it holds no server connection
+	reqDrop                           // the session was closed: close the socket now
+	reqRelease                        // a delivered cancel request may free a server connection
+	reqRetry                          // a pool slot was freed
+	reqYield                          // a session goroutine waits for a pool slot
+	reqStop                           // the engine is closing
+)
+
+type loopRequest struct {
+	kind loopRequestKind
+	lc   *loopClient
+	srv  *ServerConn
+}
+
+// loopHandback returns a client to its session's goroutine: its socket (or
+// -1 when the loop closed it), answer bytes the socket did not take yet,
+// and, when the session must end, why.
+type loopHandback struct {
+	fd      int
+	backlog []byte
+	err     error
+}
+
+// loopSocket is a socket the loop owns. It reads at most once per
+// readiness event (armed), so the loop never pays for a read that finds
+// nothing: epoll reports what is left.
+type loopSocket struct {
+	proxy.LoopSocket
+	armed bool
+}
+
+func (s *loopSocket) Read(p []byte) (int, error) {
+	if !s.armed {
+		return 0, proxy.ErrWouldBlock
+	}
+	s.armed = false
+	return s.LoopSocket.Read(p)
+}
+
+// loopClient is a session's client socket while the loop serves it: the
+// source of the session's message reader and the sink of its writer.
+type loopClient struct {
+	loopSocket
+	c    *clientSession
+	back chan loopHandback // cap 1: the one handback
+
+	// The loop goroutine's state.
+	reading  bool // false once handed back
+	draining bool
+	dirty    bool
+	// waitSince is when the client began waiting for a server connection
+	// (zero: it does not); timedOut: it waited pool_timeout in vain.
+	waitSince time.Time
+	timedOut  bool
+	// applying is the Sync ending the statements that apply the client's
+	// tenant; the client's message runs again once it is answered.
+	applying  *pending
+	applyHold bool // the session's unsynced flag before applying
+	lastRead  time.Time
+}
+
+// loopConn is a server connection's socket while the loop serves it. Only
+// Read, Write and Close work: the proxy's own statements (exec) run on
+// connections the Go runtime serves.
+type loopConn struct {
+	loopSocket
+	closed bool
+}
+
+func (c *loopConn) Close() error {
+	if !c.closed {
+		c.closed = true
+		return unix.Close(c.FD)
+	}
+	return nil
+}
+
+func (c *loopConn) LocalAddr() net.Addr              { return nil }
+func (c *loopConn) RemoteAddr() net.Addr             { return nil }
+func (c *loopConn) SetDeadline(time.Time) error      { return nil }
+func (c *loopConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *loopConn) SetWriteDeadline(time.Time) error { return nil }
+
+// newEventLoop starts the engine's event loop; nil when epoll is not
+// available (the sessions are then served by their goroutines).
+func newEventLoop(e *Engine) *eventLoop {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		e.opts.Log.Warn("postgres event loop unavailable; sessions are served by their own goroutines", "err", err)
+		return nil
+	}
+	wakefd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err == nil {
+		err = unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wakefd)})
+		if err != nil {
+			_ = unix.Close(wakefd)
+		}
+	}
+	if err != nil {
+		_ = unix.Close(epfd)
+		e.opts.Log.Warn("postgres event loop unavailable; sessions are served by their own goroutines", "err", err)
+		return nil
+	}
+	l := &eventLoop{
+		e: e, epfd: epfd, wakefd: wakefd, done: make(chan struct{}),
+		clients: map[int]*loopClient{}, servers: map[int]*ServerConn{}, events: make([]unix.EpollEvent, 256),
+	}
+	go l.run()
+	return l
+}
+
+// post queues a request for the loop; false when the loop has stopped.
+func (l *eventLoop) post(r loopRequest) bool {
+	l.mu.Lock()
+	if l.stopped {
+		l.mu.Unlock()
+		return false
+	}
+	l.inbox = append(l.inbox, r)
+	first := len(l.inbox) == 1
+	if r.kind == reqStop {
+		l.stopped = true
+	}
+	l.mu.Unlock()
+	if first {
+		var one = [8]byte{1}
+		_, _ = unix.Write(l.wakefd, one[:])
+	}
+	return true
+}
+
+// close stops the loop; its clients go back to their goroutines.
+func (l *eventLoop) close() {
+	if l.post(loopRequest{kind: reqStop}) {
+		<-l.done
+	}
+}
+
+// poolFreed is the pool's report of a freed slot.
+func (l *eventLoop) poolFreed() {
+	if l.waiters.Load() {
+		l.post(loopRequest{kind: reqRetry})
+	}
+}
+
+// poolWanted is the pool's report of a session goroutine waiting for a
+// slot.
+func (l *eventLoop) poolWanted() {
+	if l.e.pool.loopIdle.Load() > 0 {
+		l.post(loopRequest{kind: reqYield})
+	}
+}
+
+// yieldIdle gives the idle server connections the loop keeps back to the
+// pool.
+func (l *eventLoop) yieldIdle() {
+	for _, srv := range l.idleServers {
+		l.e.pool.loopIdle.Add(-1)
+		l.unregister(srv)
+		srv.onRelease(srv)
+	}
+	clear(l.idleServers)
+	l.idleServers = l.idleServers[:0]
+}
+
+// keptServer takes an idle server connection the loop keeps, preferring one
+// that last served tenant; nil when it keeps none.
+func (l *eventLoop) keptServer(tenant string) *ServerConn {
+	for n := len(l.idleServers); n > 0; n = len(l.idleServers) {
+		i := n - 1
+		for j := n - 1; j >= 0; j-- {
+			if l.idleServers[j].servedTenant() == tenant {
+				i = j
+				break
+			}
+		}
+		srv := l.idleServers[i]
+		l.idleServers = slices.Delete(l.idleServers, i, i+1)
+		l.e.pool.loopIdle.Add(-1)
+		if srv.isBroken() || l.e.pool.expired(srv) || srv.rd.buffered() {
+			l.unregister(srv)
+			l.e.pool.discard(srv)
+			continue
+		}
+		l.e.pool.report()
+		return srv
+	}
+	return nil
+}
+
+// acquire gives a server connection without waiting: a kept one, or one
+// from the pool (slotFree then tells whether one may be dialled).
+func (l *eventLoop) acquire(tenant string) (srv *ServerConn, slotFree bool) {
+	if srv := l.keptServer(tenant); srv != nil {
+		return srv, true
+	}
+	srv, slotFree = l.e.pool.tryGet(tenant)
+	if srv == nil {
+		return nil, slotFree
+	}
+	if err := l.register(srv); err != nil {
+		l.e.opts.Log.Warn("postgres event loop: cannot serve a server connection", "err", err)
+		l.e.pool.discard(srv)
+		return nil, false
+	}
+	return srv, true
+}
+
+func (l *eventLoop) run() {
+	defer close(l.done)
+	for {
+		timeout := -1
+		switch {
+		case len(l.ready) > 0:
+			timeout = 0
+		case len(l.waiting) > 0:
+			timeout = int(waiterPoll / time.Millisecond)
+		case l.idle > 0 && len(l.clients) > 0:
+			timeout = int(max(min(l.idle/4, time.Second), 10*time.Millisecond) / time.Millisecond)
+		}
+		n, err := unix.EpollWait(l.epfd, l.events, timeout)
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			l.e.opts.Log.Error("postgres event loop failed; its sessions go back to their goroutines", "err", err)
+			l.mu.Lock()
+			l.stopped = true
+			l.mu.Unlock()
+			l.stop()
+			return
+		}
+		now := time.Now()
+		for _, ev := range l.events[:max(n, 0)] {
+			fd := int(ev.Fd)
+			if fd == l.wakefd {
+				if l.takeRequests(now) {
+					return
+				}
+				continue
+			}
+			if srv := l.servers[fd]; srv != nil {
+				l.serverEvent(srv, ev.Events)
+				continue
+			}
+			if lc := l.clients[fd]; lc != nil {
+				l.clientEvent(lc, ev.Events, now)
+			}
+		}
+		ready := l.ready
+		l.ready = nil
+		for _, lc := range ready {
+			l.serveClient(lc, now)
+		}
+		l.serveWaiters(now)
+		l.settle()
+		if l.idle > 0 && now.Sub(l.idleScan) >= l.idle/4 {
+			l.idleScan = now
+			l.closeIdle(now)
+		}
+	}
+}
+
+// takeRequests serves the inbox; it reports whether the loop stops.
+func (l *eventLoop) takeRequests(now time.Time) (stop bool) {
+	var buf [8]byte
+	_, _ = unix.Read(l.wakefd, buf[:])
+	l.mu.Lock()
+	reqs := l.inbox
+	l.inbox = nil
+	l.mu.Unlock()
+	for _, r := range reqs {
+		switch r.kind {
+		case reqAdopt:
+			l.adopt(r.lc, now)
+		case reqDrain:
+			if l.clients[r.lc.FD] == r.lc {
+				r.lc.draining = true
+				l.markDirty(r.lc)
+			}
+		case reqDrop:
+			if l.clients[r.lc.FD] == r.lc {
+				l.handBack(r.lc, errSessionClosed)
+			}
+		case reqRelease:
+			l.releaseIfDone(r.srv)
+		case reqRetry:
+			// serveWaiters runs after the events
+		case reqYield:
+			l.yieldIdle()
+		case reqStop:
+			l.stop()
+			return true
+		}
+	}
+	return false
+}
+
+func (l *eventLoop) adopt(lc *loopClient, now time.Time) {
+	lc.reading, lc.lastRead = true, now
+	l.clients[lc.FD] = lc
+	if d := lc.c.s.IdleTimeout(); d > 0 {
+		l.idle = d
+	}
+	l.markDirty(lc)
+}
+
+func (l *eventLoop) markDirty(lc *loopClient) {
+	if !lc.dirty {
+		lc.dirty = true
+		l.dirty = append(l.dirty, lc)
+	}
+}
+
+func (l *eventLoop) clientEvent(lc *loopClient, events uint32, now time.Time) {
+	if lc.Backlog() > 0 && events&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+		lc.WriteBacklog()
+	}
+	if events&(unix.EPOLLIN|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+		lc.armed = true
+		l.serveClient(lc, now)
+		lc.armed = false
+	}
+	l.markDirty(lc)
+}
+
+// serveClient runs the client's messages that have arrived, until one must
+// wait (for a server connection, for the tenant to be applied) or go back
+// to the session's goroutine.
+func (l *eventLoop) serveClient(lc *loopClient, now time.Time) {
+	c := lc.c
+	if !lc.reading || lc.applying != nil || !lc.waitSince.IsZero() {
+		return
+	}
+	l.markDirty(lc)
+	for {
+		typ, frame, body, ok, err := c.rd.tryNext()
+		if err != nil {
+			l.handBack(lc, nil) // the session's goroutine meets the error again
+			return
+		}
+		if !ok {
+			return
+		}
+		lc.lastRead, c.started = now, now
+		if !c.admitInLoop(typ, body) {
+			c.rd.unread()
+			l.handBack(lc, nil)
+			return
+		}
+		switch err := c.handle(typ, frame, body); {
+		case err == nil:
+		case errors.Is(err, errNoServer):
+			c.rd.unread()
+			lc.waitSince = now
+			l.waiting = append(l.waiting, lc)
+			l.waiters.Store(true)
+			return
+		case errors.Is(err, errApplying):
+			c.rd.unread()
+			return
+		case errors.Is(err, errDial):
+			c.rd.unread()
+			l.handBack(lc, nil)
+			return
+		default:
+			var pe *pgError
+			if errors.As(err, &pe) {
+				c.write(pe.encode(nil), true)
+			}
+			l.handBack(lc, err)
+			return
+		}
+	}
+}
+
+// admitInLoop reports whether the loop may run the message: false for
+// what needs the session's goroutine.
+func (c *clientSession) admitInLoop(typ byte, body []byte) bool {
+	switch typ {
+	case 'Q':
+		end := len(body) - 1
+		if end < 0 || body[end] != 0 {
+			return false // malformed: the goroutine answers it
+		}
+		v := c.e.cache.CheckBytes(body[:end])
+		if v.Refusal != nil {
+			return v.IfNotExists == nil // answered from the catalog, on a connection of its own
+		}
+		return v.Effects&(EffectPin|EffectCopyIn) == 0
+	case 'E':
+		portal, _, ok := cstring(body)
+		if v := c.portals[portal]; ok && v != nil {
+			return v.Effects&(EffectPin|EffectCopyIn) == 0
+		}
+		return ok
+	case 'P', 'B', 'D', 'C', 'S', 'H', 'F', 'd', 'c', 'f':
+		// COPY data outside a COPY: forwarded or dropped, and ignored by
+		// the server, as PostgreSQL's protocol says.
+		return true
+	}
+	return false // Terminate, and anything unknown
+}
+
+// take gives the client a server connection from the pool without
+// waiting: errNoServer when none is free (or others wait for one first).
+func (l *eventLoop) take(lc *loopClient) (*ServerConn, error) {
+	if lc.timedOut {
+		lc.timedOut = false
+		return nil, fmt.Errorf("%w: all %d are busy after waiting %s (postgres.pool_size, postgres.pool_timeout)",
+			errPoolTimeout, l.e.pool.opts.Size, l.e.pool.opts.WaitTimeout)
+	}
+	if len(l.waiting) > 0 && l.waiting[0] != lc {
+		return nil, errNoServer
+	}
+	srv, slotFree := l.acquire(lc.c.tenant)
+	if srv == nil {
+		if slotFree {
+			return nil, errDial
+		}
+		return nil, errNoServer
+	}
+	return srv, nil
+}
+
+// register makes the loop serve srv's socket.
+func (l *eventLoop) register(srv *ServerConn) error {
+	if srv.servedBy() == nil {
+		if err := srv.toLoop(l); err != nil {
+			return err
+		}
+	}
+	lconn := srv.nc.(*loopConn)
+	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, lconn.FD, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(lconn.FD)}); err != nil {
+		return fmt.Errorf("epoll_ctl: %w", err)
+	}
+	lconn.Events = unix.EPOLLIN
+	l.servers[lconn.FD] = srv
+	return nil
+}
+
+// unregister stops watching srv's socket; it stays the loop's (idle in the
+// pool) until someone converts it back (toRuntime).
+func (l *eventLoop) unregister(srv *ServerConn) {
+	lconn, ok := srv.nc.(*loopConn)
+	if !ok || l.servers[lconn.FD] != srv {
+		return
+	}
+	delete(l.servers, lconn.FD)
+	if lconn.Events != 0 && !lconn.closed {
+		_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, lconn.FD, nil)
+	}
+	lconn.Events = 0
+}
+
+// release takes a server connection its owner let go of (ServerConn.handle
+// or releaseIfDone, on the loop's goroutine): straight to the client that
+// waited longest for one, or back to the pool.
+func (l *eventLoop) release(srv *ServerConn) {
+	if next := l.nextWaiter(); next != nil && !l.e.pool.expired(srv) {
+		srv.mu.Lock()
+		srv.owner = next.c
+		srv.mu.Unlock()
+		next.c.server.Store(srv)
+		l.ready = append(l.ready, next)
+		return
+	}
+	if l.e.pool.slotWaiters.Load() == 0 && !l.e.pool.expired(srv) {
+		l.idleServers = append(l.idleServers, srv)
+		l.e.pool.loopIdle.Add(1)
+		l.e.pool.report()
+		return
+	}
+	l.unregister(srv)
+	srv.onRelease(srv)
+}
+
+// releaseIfDone releases srv if its owner, a client of the loop, is done
+// with it (after a cancel request held it).
+func (l *eventLoop) releaseIfDone(srv *ServerConn) {
+	srv.mu.Lock()
+	owner := srv.owner
+	release := srv.loop == l && srv.detachLocked()
+	srv.mu.Unlock()
+	if release {
+		l.release(srv)
+		if owner != nil && owner.lc != nil {
+			l.markDirty(owner.lc)
+		}
+	}
+}
+
+// nextWaiter takes the client that waited longest for a server connection.
+func (l *eventLoop) nextWaiter() *loopClient {
+	for len(l.waiting) > 0 {
+		lc := l.waiting[0]
+		l.waiting[0] = nil
+		l.waiting = l.waiting[1:]
+		if lc.reading && !lc.waitSince.IsZero() {
+			lc.waitSince = time.Time{}
+			l.waiters.Store(len(l.waiting) > 0)
+			return lc
+		}
+	}
+	l.waiters.Store(false)
+	return nil
+}
+
+// serveWaiters gives free server connections to the clients waiting, in
+// order, and answers those that waited pool_timeout with an error.
+func (l *eventLoop) serveWaiters(now time.Time) {
+	for len(l.waiting) > 0 {
+		lc := l.waiting[0]
+		if !lc.reading || lc.waitSince.IsZero() {
+			l.waiting[0] = nil
+			l.waiting = l.waiting[1:]
+			continue
+		}
+		if now.Sub(lc.waitSince) >= l.e.pool.opts.WaitTimeout {
+			lc.timedOut = true
+		} else if srv, slotFree := l.acquire(lc.c.tenant); srv == nil {
+			if !slotFree {
+				break
+			}
+			// A connection must be dialled: the session's goroutine does.
+			l.waiting[0] = nil
+			l.waiting = l.waiting[1:]
+			lc.waitSince = time.Time{}
+			l.handBack(lc, nil)
+			continue
+		} else {
+			srv.mu.Lock()
+			srv.owner = lc.c
+			srv.mu.Unlock()
+			lc.c.server.Store(srv)
+		}
+		l.waiting[0] = nil
+		l.waiting = l.waiting[1:]
+		lc.waitSince = time.Time{}
+		l.serveClient(lc, now)
+	}
+	l.waiters.Store(len(l.waiting) > 0)
+}
+
+func (l *eventLoop) serverEvent(srv *ServerConn, events uint32) {
+	lconn := srv.nc.(*loopConn)
+	srv.mu.Lock()
+	owner := srv.owner
+	srv.mu.Unlock()
+	if lconn.Backlog() > 0 && events&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+		lconn.WriteBacklog()
+	}
+	if events&(unix.EPOLLIN|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+		lconn.armed = true
+		l.readServer(srv)
+		lconn.armed = false
+	}
+	if owner != nil && owner.lc != nil && l.clients[owner.lc.FD] == owner.lc {
+		l.markDirty(owner.lc)
+	} else {
+		l.setServerInterest(srv)
+	}
+}
+
+// readServer handles the server's messages that have arrived: each is
+// relayed to (or swallowed for) the client that owns the connection, by the
+// same code the session's goroutine uses.
+func (l *eventLoop) readServer(srv *ServerConn) {
+	for l.servers[srv.nc.(*loopConn).FD] == srv {
+		typ, frame, body, ok, err := srv.rd.tryNext()
+		if err != nil {
+			l.failServer(srv, fmt.Errorf("upstream connection lost: %w", err))
+			return
+		}
+		if !ok {
+			return
+		}
+		srv.mu.Lock()
+		idle := srv.owner == nil && len(srv.pending) == 0
+		srv.mu.Unlock()
+		if idle {
+			l.failServer(srv, fmt.Errorf("upstream sent %q on an idle connection", typ))
+			return
+		}
+		srv.handle(typ, frame, body, false)
+		if err := srv.brokenErr(); err != nil {
+			l.failServer(srv, err)
+			return
+		}
+	}
+}
+
+// failServer closes a failed server connection; its owner's session ends
+// (ServerConn.fail), since what the server session held is lost.
+func (l *eventLoop) failServer(srv *ServerConn, err error) {
+	l.unregister(srv)
+	srv.fail(err)
+	if i := slices.Index(l.idleServers, srv); i >= 0 {
+		l.idleServers = slices.Delete(l.idleServers, i, i+1)
+		l.e.pool.loopIdle.Add(-1)
+		l.e.pool.discard(srv)
+	}
+}
+
+// settle finishes the round for the clients that had something happen:
+// their requests go to the server, their answers to the client, a finished
+// tenant application lets their message run again, a draining client with
+// no server connection goes back, and the events watched are updated.
+func (l *eventLoop) settle() {
+	for _, lc := range l.dirty {
+		lc.dirty = false
+		if l.clients[lc.FD] != lc {
+			continue
+		}
+		c := lc.c
+		srv := c.server.Load()
+		if len(c.out) > 0 {
+			if srv != nil && srv.servedBy() == l {
+				_, _ = srv.nc.Write(c.out)
+			}
+			c.out = c.out[:0]
+		}
+		c.write(nil, true)
+		if lc.applying != nil && !l.applied(lc, srv) {
+			continue
+		}
+		if lc.draining && srv == nil {
+			l.handBack(lc, nil)
+			continue
+		}
+		l.setInterest(lc)
+		if srv != nil && srv.servedBy() == l {
+			l.setServerInterest(srv)
+		}
+	}
+	clear(l.dirty)
+	l.dirty = l.dirty[:0]
+}
+
+// applied checks, once the server has answered the statements that apply
+// the client's tenant, that they took effect, and lets the client's
+// message run again; it reports false when the client was handed back.
+func (l *eventLoop) applied(lc *loopClient, srv *ServerConn) bool {
+	c := lc.c
+	if srv != nil {
+		srv.mu.Lock()
+		quiet := len(srv.pending) == 0
+		ok := srv.owner == c && srv.broken == nil && srv.tenant == c.tenant
+		srv.mu.Unlock()
+		if !quiet {
+			return true
+		}
+		if ok {
+			lc.applying = nil
+			c.unsynced = lc.applyHold
+			l.ready = append(l.ready, lc)
+			return true
+		}
+	}
+	lc.applying = nil
+	c.unsynced = lc.applyHold
+	pe := fatal("08006", "tenantgate: could not apply the tenant on the server connection")
+	c.write(pe.encode(nil), true)
+	l.handBack(lc, pe)
+	return false
+}
+
+// setInterest registers the events the loop wants for the client: input
+// while it serves the client's messages and both the client and its server
+// connection keep up, output while answers wait for room in the socket.
+func (l *eventLoop) setInterest(lc *loopClient) {
+	var want uint32
+	if lc.reading && lc.applying == nil && lc.waitSince.IsZero() && lc.Backlog() < maxClientBacklog {
+		want = unix.EPOLLIN
+		if srv := lc.c.server.Load(); srv != nil && srv.servedBy() == l && srv.nc.(*loopConn).Backlog() >= maxServerBacklog {
+			want = 0
+		}
+	}
+	if lc.Backlog() > 0 {
+		want |= unix.EPOLLOUT
+	}
+	if err := l.watch(&lc.LoopSocket, want); err != nil {
+		l.e.opts.Log.Warn("postgres event loop: epoll_ctl failed; the session goes back to its goroutine", "err", err)
+		l.handBack(lc, nil)
+	}
+}
+
+// setServerInterest registers the events the loop wants for a server
+// connection: its answers while its client reads them, room for requests
+// while they wait.
+func (l *eventLoop) setServerInterest(srv *ServerConn) {
+	lconn := srv.nc.(*loopConn)
+	if l.servers[lconn.FD] != srv {
+		return
+	}
+	want := uint32(unix.EPOLLIN)
+	srv.mu.Lock()
+	if o := srv.owner; o != nil && o.lc != nil && o.lc.Backlog() >= maxClientBacklog {
+		want = 0
+	}
+	srv.mu.Unlock()
+	if lconn.Backlog() > 0 {
+		want |= unix.EPOLLOUT
+	}
+	if err := l.watch(&lconn.LoopSocket, want); err != nil {
+		l.failServer(srv, err)
+	}
+}
+
+// watch sets the epoll events registered for s.
+func (l *eventLoop) watch(s *proxy.LoopSocket, want uint32) error {
+	if want == s.Events {
+		return nil
+	}
+	op := unix.EPOLL_CTL_MOD
+	switch {
+	case want == 0:
+		op = unix.EPOLL_CTL_DEL
+	case s.Events == 0:
+		op = unix.EPOLL_CTL_ADD
+	}
+	if err := unix.EpollCtl(l.epfd, op, s.FD, &unix.EpollEvent{Events: want, Fd: int32(s.FD)}); err != nil {
+		return fmt.Errorf("epoll_ctl: %w", err)
+	}
+	s.Events = want
+	return nil
+}
+
+// handBack returns the client to its session's goroutine, with the server
+// connection it holds given back to the Go runtime; err ends the session,
+// errSessionClosed closes the socket here.
+func (l *eventLoop) handBack(lc *loopClient, err error) {
+	if !lc.reading {
+		return
+	}
+	c := lc.c
+	c.write(nil, true)
+	if lc.Events != 0 {
+		_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, lc.FD, nil)
+		lc.Events = 0
+	}
+	delete(l.clients, lc.FD)
+	lc.reading = false
+	if srv := c.server.Load(); srv != nil && srv.servedBy() == l && srv.brokenErr() == nil {
+		l.unregister(srv)
+		// Requests the socket did not take go first with what the
+		// session's goroutine writes next.
+		if backlog := srv.nc.(*loopConn).TakeBacklog(); len(backlog) > 0 {
+			c.out = append(backlog, c.out...)
+		}
+		if cerr := srv.toRuntime(); cerr != nil {
+			srv.fail(cerr)
+		}
+	}
+	fd := lc.FD
+	if errors.Is(err, errSessionClosed) {
+		_ = unix.Close(fd)
+		fd = -1
+	}
+	lc.back <- loopHandback{fd: fd, backlog: lc.TakeBacklog(), err: err}
+}
+
+// closeIdle hands back, to be closed, the clients that sent nothing for
+// the idle timeout while holding no server connection.
+func (l *eventLoop) closeIdle(now time.Time) {
+	for _, lc := range l.clients {
+		if lc.waitSince.IsZero() && lc.c.server.Load() == nil && now.Sub(lc.lastRead) >= l.idle {
+			l.handBack(lc, errIdle)
+		}
+	}
+}
+
+// stop hands every client back to its goroutine, the ones still waiting
+// to be adopted too. l.stopped is set: nothing more reaches the inbox.
+func (l *eventLoop) stop() {
+	l.mu.Lock()
+	reqs := l.inbox
+	l.inbox = nil
+	l.mu.Unlock()
+	for _, r := range reqs {
+		if r.kind == reqAdopt {
+			r.lc.back <- loopHandback{fd: r.lc.FD}
+		}
+	}
+	for _, lc := range l.clients {
+		l.handBack(lc, nil)
+	}
+	l.yieldIdle()
+	_ = unix.Close(l.epfd)
+	_ = unix.Close(l.wakefd)
+}
+
+// loopable reports whether the session can go to the event loop: between
+// transactions of transaction pooling, with nothing buffered either way.
+func (c *clientSession) loopable() bool {
+	if c.e.loop == nil || c.noLoop || !c.transactionPooling || c.pinned || c.skipping || c.unsynced ||
+		c.server.Load() != nil || c.rd.buffered() || len(c.out) > 0 {
+		return false
+	}
+	select {
+	case <-c.s.Draining():
+		return false
+	default:
+		return true
+	}
+}
+
+// serveInLoop hands the session to the event loop and waits until the loop
+// hands it back; err ends the session.
+func (c *clientSession) serveInLoop() error {
+	l := c.e.loop
+	c.write(nil, true)
+	if err := c.writeErr(); err != nil {
+		return err
+	}
+	lc := &loopClient{c: c, back: make(chan loopHandback, 1)}
+	fd, err := c.s.DetachSocket(func() { l.post(loopRequest{kind: reqDrop, lc: lc}) })
+	if err != nil {
+		if errors.Is(err, proxy.ErrNotDetachable) {
+			c.noLoop = true
+			return nil
+		}
+		return err
+	}
+	lc.FD = fd
+	c.lc = lc
+	c.rd.setSource(lc)
+	c.wmu.Lock()
+	c.w.Reset(lc)
+	c.wmu.Unlock()
+	var hb loopHandback
+	if !l.post(loopRequest{kind: reqAdopt, lc: lc}) {
+		hb = loopHandback{fd: fd}
+	} else {
+		select {
+		case hb = <-lc.back:
+		case <-c.s.Context().Done():
+			l.post(loopRequest{kind: reqDrop, lc: lc})
+			hb = <-lc.back
+		case <-c.s.Draining():
+			l.post(loopRequest{kind: reqDrain, lc: lc})
+			hb = <-lc.back
+		}
+	}
+	c.lc = nil
+	if hb.fd < 0 {
+		return cmp.Or(context.Cause(c.s.Context()), hb.err, net.ErrClosed)
+	}
+	if err := c.s.AttachSocket(hb.fd); err != nil {
+		return err
+	}
+	conn := c.s.Conn()
+	c.rd.setSource(conn)
+	c.wmu.Lock()
+	c.w.Reset(conn)
+	c.wmu.Unlock()
+	if len(hb.backlog) > 0 {
+		c.write(hb.backlog, true)
+	}
+	if hb.err != nil {
+		c.s.Close(hb.err)
+		return hb.err
+	}
+	return c.writeErr()
+}
+
+// servedBy is the event loop that serves the connection's socket, nil when
+// the Go runtime does.
+func (c *ServerConn) servedBy() *eventLoop {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.loop
+}
+
+// toLoop takes the socket of a connection nobody else uses out of the Go
+// runtime for l.
+func (c *ServerConn) toLoop(l *eventLoop) error {
+	fd, err := proxy.DetachFD(c.nc)
+	if err != nil {
+		return err
+	}
+	nc := &loopConn{loopSocket: loopSocket{LoopSocket: proxy.LoopSocket{FD: fd}}}
+	c.mu.Lock()
+	c.nc, c.loop, c.peek = nc, l, nil
+	c.rd.setSource(nc)
+	c.mu.Unlock()
+	return nil
+}
+
+// toRuntime gives the socket of a connection nobody else uses back to the
+// Go runtime; what its reader buffered stays.
+func (c *ServerConn) toRuntime() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	lconn, ok := c.nc.(*loopConn)
+	if !ok {
+		return nil
+	}
+	nc, err := proxy.AttachFD(lconn.FD)
+	lconn.closed = true // AttachFD closed the descriptor (nc holds a copy)
+	if err != nil {
+		c.broken = err
+		return err
+	}
+	c.nc, c.loop, c.peek = nc, nil, newIdlePeek(nc)
+	c.rd.setSource(nc)
+	return nil
+}
+
+// brokenErr is why the connection cannot be used, nil while it can.
+func (c *ServerConn) brokenErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.broken
+}
