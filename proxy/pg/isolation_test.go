@@ -74,61 +74,63 @@ func TestTenantsAreIsolated(t *testing.T) {
 // Many clients of two tenants on two server connections, mixing query
 // modes, transactions and errors: every read returns only the reader's rows.
 func TestConcurrentTenantsShareFewConnections(t *testing.T) {
-	env := newPGEnv(t, poolOf(2))
-	ctx := context.Background()
-	modes := []pgx.QueryExecMode{pgx.QueryExecModeCacheStatement, pgx.QueryExecModeExec, pgx.QueryExecModeSimpleProtocol}
-	var wg sync.WaitGroup
-	errs := make(chan error, 16)
-	for w := range 8 {
-		tenant := []string{tenantA, tenantB}[w%2]
-		c := env.clientMode(tenant, modes[w%len(modes)])
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range 30 {
-				id := w*1000 + i
-				var err error
-				switch i % 3 {
-				case 0:
-					_, err = c.Exec(ctx, "INSERT INTO items (id, name) VALUES ($1, $2)", id, tenant)
-				case 1:
-					err = pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
-						if _, err := tx.Exec(ctx, "INSERT INTO items (id, name) VALUES ($1, $2)", id, tenant); err != nil {
+	eachServingMode(t, func(t *testing.T, mode func(*Options)) {
+		env := newPGEnv(t, withMode(poolOf(2), mode))
+		ctx := context.Background()
+		modes := []pgx.QueryExecMode{pgx.QueryExecModeCacheStatement, pgx.QueryExecModeExec, pgx.QueryExecModeSimpleProtocol}
+		var wg sync.WaitGroup
+		errs := make(chan error, 16)
+		for w := range 8 {
+			tenant := []string{tenantA, tenantB}[w%2]
+			c := env.clientMode(tenant, modes[w%len(modes)])
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range 30 {
+					id := w*1000 + i
+					var err error
+					switch i % 3 {
+					case 0:
+						_, err = c.Exec(ctx, "INSERT INTO items (id, name) VALUES ($1, $2)", id, tenant)
+					case 1:
+						err = pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
+							if _, err := tx.Exec(ctx, "INSERT INTO items (id, name) VALUES ($1, $2)", id, tenant); err != nil {
+								return err
+							}
+							_, err := tx.Exec(ctx, "SELECT 1/0") // fails: the insert rolls back
 							return err
+						})
+						if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code == "22012" {
+							err = nil
 						}
-						_, err := tx.Exec(ctx, "SELECT 1/0") // fails: the insert rolls back
-						return err
-					})
-					if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code == "22012" {
-						err = nil
-					}
-				case 2:
-					var rows pgx.Rows
-					if rows, err = c.Query(ctx, "SELECT DISTINCT name FROM items"); err == nil {
-						var got []string
-						got, err = pgx.CollectRows(rows, pgx.RowTo[string])
-						if err == nil && (len(got) > 1 || len(got) == 1 && got[0] != tenant) {
-							err = fmt.Errorf("%s read %v", tenant, got)
+					case 2:
+						var rows pgx.Rows
+						if rows, err = c.Query(ctx, "SELECT DISTINCT name FROM items"); err == nil {
+							var got []string
+							got, err = pgx.CollectRows(rows, pgx.RowTo[string])
+							if err == nil && (len(got) > 1 || len(got) == 1 && got[0] != tenant) {
+								err = fmt.Errorf("%s read %v", tenant, got)
+							}
 						}
 					}
+					if err != nil {
+						errs <- err
+						return
+					}
 				}
-				if err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
-	for _, row := range env.allRows() {
-		if tenant, name, _ := strings.Cut(row, ":"); tenant != name {
-			t.Fatalf("row %s crossed tenants", row)
+			}()
 		}
-	}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		for _, row := range env.allRows() {
+			if tenant, name, _ := strings.Cut(row, ":"); tenant != name {
+				t.Fatalf("row %s crossed tenants", row)
+			}
+		}
+	})
 }
 
 // A search_path that puts a look-alike set_config before pg_catalog's does

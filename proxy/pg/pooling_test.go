@@ -32,93 +32,95 @@ func tenantOf(t *testing.T, c *pgx.Conn) string {
 // With one server connection, two tenants interleave statements,
 // transactions and named prepared statements; no row crosses.
 func TestOneServerConnectionTwoTenants(t *testing.T) {
-	env := newPGEnv(t, poolOf(1))
-	ctx := context.Background()
-	a, b := env.client(tenantA), env.client(tenantB)
-	for i := 1; i <= 3; i++ {
-		mustExec(t, a, "INSERT INTO items (id, name) VALUES ($1, $2)", i, "a"+string(rune('0'+i)))
-		mustExec(t, b, "INSERT INTO items (id, name) VALUES ($1, $2)", i, "b"+string(rune('0'+i)))
-	}
-	// Named prepared statements (pgx's default mode) prepared by one tenant
-	// and executed by the other on the same server connection.
-	for range 3 {
-		if got := names(t, a); !slices.Equal(got, []string{"a1", "a2", "a3"}) {
-			t.Fatalf("A sees %v", got)
+	eachServingMode(t, func(t *testing.T, mode func(*Options)) {
+		env := newPGEnv(t, withMode(poolOf(1), mode))
+		ctx := context.Background()
+		a, b := env.client(tenantA), env.client(tenantB)
+		for i := 1; i <= 3; i++ {
+			mustExec(t, a, "INSERT INTO items (id, name) VALUES ($1, $2)", i, "a"+string(rune('0'+i)))
+			mustExec(t, b, "INSERT INTO items (id, name) VALUES ($1, $2)", i, "b"+string(rune('0'+i)))
 		}
-		if got := names(t, b); !slices.Equal(got, []string{"b1", "b2", "b3"}) {
+		// Named prepared statements (pgx's default mode) prepared by one tenant
+		// and executed by the other on the same server connection.
+		for range 3 {
+			if got := names(t, a); !slices.Equal(got, []string{"a1", "a2", "a3"}) {
+				t.Fatalf("A sees %v", got)
+			}
+			if got := names(t, b); !slices.Equal(got, []string{"b1", "b2", "b3"}) {
+				t.Fatalf("B sees %v", got)
+			}
+		}
+		// Explicitly prepared by name, deallocated, prepared again.
+		if _, err := a.Prepare(ctx, "mine", "SELECT name FROM items WHERE id = $1"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Prepare(ctx, "mine", "SELECT name FROM items WHERE id = $1"); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			c    *pgx.Conn
+			want string
+		}{{a, "a2"}, {b, "b2"}, {a, "a2"}} {
+			var got string
+			if err := tc.c.QueryRow(ctx, "mine", 2).Scan(&got); err != nil || got != tc.want {
+				t.Fatalf("prepared: %q, %v; want %q", got, err, tc.want)
+			}
+		}
+		if err := a.Deallocate(ctx, "mine"); err != nil {
+			t.Fatal(err)
+		}
+
+		// A transaction holds the only server connection: B waits for it.
+		tx, err := a.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustExecTx(t, tx, "UPDATE items SET name = 'a1*' WHERE id = 1")
+		bDone := make(chan []string, 1)
+		go func() {
+			rows, err := b.Query(ctx, "SELECT name FROM items ORDER BY id")
+			if err != nil {
+				bDone <- []string{err.Error()}
+				return
+			}
+			got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				got = []string{err.Error()}
+			}
+			bDone <- got
+		}()
+		select {
+		case got := <-bDone:
+			t.Fatalf("B ran while A's transaction held the only connection: %v", got)
+		case <-time.After(200 * time.Millisecond):
+		}
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := <-bDone; !slices.Equal(got, []string{"b1", "b2", "b3"}) {
 			t.Fatalf("B sees %v", got)
 		}
-	}
-	// Explicitly prepared by name, deallocated, prepared again.
-	if _, err := a.Prepare(ctx, "mine", "SELECT name FROM items WHERE id = $1"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.Prepare(ctx, "mine", "SELECT name FROM items WHERE id = $1"); err != nil {
-		t.Fatal(err)
-	}
-	for _, tc := range []struct {
-		c    *pgx.Conn
-		want string
-	}{{a, "a2"}, {b, "b2"}, {a, "a2"}} {
-		var got string
-		if err := tc.c.QueryRow(ctx, "mine", 2).Scan(&got); err != nil || got != tc.want {
-			t.Fatalf("prepared: %q, %v; want %q", got, err, tc.want)
+		if got := names(t, a); !slices.Equal(got, []string{"a1*", "a2", "a3"}) {
+			t.Fatalf("A sees %v", got)
 		}
-	}
-	if err := a.Deallocate(ctx, "mine"); err != nil {
-		t.Fatal(err)
-	}
 
-	// A transaction holds the only server connection: B waits for it.
-	tx, err := a.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mustExecTx(t, tx, "UPDATE items SET name = 'a1*' WHERE id = 1")
-	bDone := make(chan []string, 1)
-	go func() {
-		rows, err := b.Query(ctx, "SELECT name FROM items ORDER BY id")
+		// A rolled-back transaction leaves nothing behind for the next tenant.
+		tx, err = b.Begin(ctx)
 		if err != nil {
-			bDone <- []string{err.Error()}
-			return
+			t.Fatal(err)
 		}
-		got, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			got = []string{err.Error()}
+		mustExecTx(t, tx, "DELETE FROM items")
+		if err := tx.Rollback(ctx); err != nil {
+			t.Fatal(err)
 		}
-		bDone <- got
-	}()
-	select {
-	case got := <-bDone:
-		t.Fatalf("B ran while A's transaction held the only connection: %v", got)
-	case <-time.After(200 * time.Millisecond):
-	}
-	if err := tx.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if got := <-bDone; !slices.Equal(got, []string{"b1", "b2", "b3"}) {
-		t.Fatalf("B sees %v", got)
-	}
-	if got := names(t, a); !slices.Equal(got, []string{"a1*", "a2", "a3"}) {
-		t.Fatalf("A sees %v", got)
-	}
-
-	// A rolled-back transaction leaves nothing behind for the next tenant.
-	tx, err = b.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mustExecTx(t, tx, "DELETE FROM items")
-	if err := tx.Rollback(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if tenantOf(t, a) != tenantA || tenantOf(t, b) != tenantB {
-		t.Fatal("tenant setting crossed")
-	}
-	want := []string{"acme:a1*", "acme:a2", "acme:a3", "globex:b1", "globex:b2", "globex:b3"}
-	if got := env.allRows(); !slices.Equal(got, want) {
-		t.Fatalf("rows = %v", got)
-	}
+		if tenantOf(t, a) != tenantA || tenantOf(t, b) != tenantB {
+			t.Fatal("tenant setting crossed")
+		}
+		want := []string{"acme:a1*", "acme:a2", "acme:a3", "globex:b1", "globex:b2", "globex:b3"}
+		if got := env.allRows(); !slices.Equal(got, want) {
+			t.Fatalf("rows = %v", got)
+		}
+	})
 }
 
 // forgeCancel sends a CancelRequest with a key of the caller's choosing.
@@ -281,50 +283,54 @@ func TestStartupParametersFollowClient(t *testing.T) {
 
 // An exhausted pool makes clients wait, then fail with a clear error.
 func TestPoolTimeout(t *testing.T) {
-	env := newPGEnv(t, func(o *Options) { o.PoolSize = 1; o.PoolTimeout = 300 * time.Millisecond })
-	a, b := env.client(tenantA), env.client(tenantB)
-	tx, err := a.Begin(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(context.Background())
-	mustExecTx(t, tx, "SELECT 1")
-	_, err = b.Exec(context.Background(), "SELECT 1")
-	var pe *pgconn.PgError
-	if !errors.As(err, &pe) || pe.Code != "53300" || !strings.Contains(pe.Message, "pool_size") {
-		t.Fatalf("err = %v, want 53300 naming pool_size", err)
-	}
+	eachServingMode(t, func(t *testing.T, mode func(*Options)) {
+		env := newPGEnv(t, withMode(func(o *Options) { o.PoolSize = 1; o.PoolTimeout = 300 * time.Millisecond }, mode))
+		a, b := env.client(tenantA), env.client(tenantB)
+		tx, err := a.Begin(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback(context.Background())
+		mustExecTx(t, tx, "SELECT 1")
+		_, err = b.Exec(context.Background(), "SELECT 1")
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "53300" || !strings.Contains(pe.Message, "pool_size") {
+			t.Fatalf("err = %v, want 53300 naming pool_size", err)
+		}
+	})
 }
 
 // A cancel request cancels the sender's statement, and only that.
 func TestCancel(t *testing.T) {
-	env := newPGEnv(t, poolOf(2))
-	a, b := env.client(tenantA), env.client(tenantB)
-	go func() {
-		time.Sleep(300 * time.Millisecond)
-		_ = a.PgConn().CancelRequest(context.Background())
-	}()
-	start := time.Now()
-	_, err := a.Exec(context.Background(), "SELECT pg_sleep(5)")
-	var pe *pgconn.PgError
-	if !errors.As(err, &pe) || pe.Code != "57014" {
-		t.Fatalf("err = %v, want query_canceled", err)
-	}
-	if time.Since(start) > 3*time.Second {
-		t.Fatal("cancel took too long")
-	}
-	// Another key (B's is private to the proxy) cancels nothing.
-	done := make(chan error, 1)
-	go func() { _, err := b.Exec(context.Background(), "SELECT pg_sleep(0.5)"); done <- err }()
-	time.Sleep(100 * time.Millisecond)
-	forgeCancel(t, env.addr, b.PgConn().PID()+1, 12345)
-	forgeCancel(t, env.addr, b.PgConn().PID(), 12345)
-	if err := <-done; err != nil {
-		t.Fatalf("B's statement: %v", err)
-	}
-	if tenantOf(t, a) != tenantA {
-		t.Fatal("A lost its tenant after the cancel")
-	}
+	eachServingMode(t, func(t *testing.T, mode func(*Options)) {
+		env := newPGEnv(t, withMode(poolOf(2), mode))
+		a, b := env.client(tenantA), env.client(tenantB)
+		go func() {
+			time.Sleep(300 * time.Millisecond)
+			_ = a.PgConn().CancelRequest(context.Background())
+		}()
+		start := time.Now()
+		_, err := a.Exec(context.Background(), "SELECT pg_sleep(5)")
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "57014" {
+			t.Fatalf("err = %v, want query_canceled", err)
+		}
+		if time.Since(start) > 3*time.Second {
+			t.Fatal("cancel took too long")
+		}
+		// Another key (B's is private to the proxy) cancels nothing.
+		done := make(chan error, 1)
+		go func() { _, err := b.Exec(context.Background(), "SELECT pg_sleep(0.5)"); done <- err }()
+		time.Sleep(100 * time.Millisecond)
+		forgeCancel(t, env.addr, b.PgConn().PID()+1, 12345)
+		forgeCancel(t, env.addr, b.PgConn().PID(), 12345)
+		if err := <-done; err != nil {
+			t.Fatalf("B's statement: %v", err)
+		}
+		if tenantOf(t, a) != tenantA {
+			t.Fatal("A lost its tenant after the cancel")
+		}
+	})
 }
 
 // Server connections keep a bounded number of client statements.
@@ -363,46 +369,48 @@ func TestServerStatementsBounded(t *testing.T) {
 // When the server ends its connections, a client in a transaction gets a
 // clear error; idle clients and the pool carry on with new connections.
 func TestUpstreamLoss(t *testing.T) {
-	env := newPGEnv(t, poolOf(2))
-	ctx := context.Background()
-	a, b := env.client(tenantA), env.client(tenantB)
-	mustExec(t, b, "SELECT 1")
-	tx, err := a.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mustExecTx(t, tx, "SELECT 1")
-	mustExec(t, env.admin(), "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
-	_, err = tx.Exec(ctx, "SELECT 1")
-	if err == nil || !strings.Contains(err.Error(), "connection to the database server was lost") && !strings.Contains(err.Error(), "terminat") {
-		t.Fatalf("in a transaction: %v", err)
-	}
-	time.Sleep(200 * time.Millisecond)
-	if got := tenantOf(t, b); got != tenantB {
-		t.Fatalf("after reconnecting B has tenant %q", got)
-	}
-	c := env.client(tenantA)
-	if got := tenantOf(t, c); got != tenantA {
-		t.Fatalf("new client has tenant %q", got)
-	}
-	// The lost connection's slot is free again: two transactions at once
-	// fit the pool of two.
-	txB, err := b.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mustExecTx(t, txB, "SELECT 1")
-	txC, err := c.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mustExecTx(t, txC, "SELECT 1")
-	if err := txC.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := txB.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
+	eachServingMode(t, func(t *testing.T, mode func(*Options)) {
+		env := newPGEnv(t, withMode(poolOf(2), mode))
+		ctx := context.Background()
+		a, b := env.client(tenantA), env.client(tenantB)
+		mustExec(t, b, "SELECT 1")
+		tx, err := a.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustExecTx(t, tx, "SELECT 1")
+		mustExec(t, env.admin(), "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+		_, err = tx.Exec(ctx, "SELECT 1")
+		if err == nil || !strings.Contains(err.Error(), "connection to the database server was lost") && !strings.Contains(err.Error(), "terminat") {
+			t.Fatalf("in a transaction: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+		if got := tenantOf(t, b); got != tenantB {
+			t.Fatalf("after reconnecting B has tenant %q", got)
+		}
+		c := env.client(tenantA)
+		if got := tenantOf(t, c); got != tenantA {
+			t.Fatalf("new client has tenant %q", got)
+		}
+		// The lost connection's slot is free again: two transactions at once
+		// fit the pool of two.
+		txB, err := b.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustExecTx(t, txB, "SELECT 1")
+		txC, err := c.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustExecTx(t, txC, "SELECT 1")
+		if err := txC.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := txB.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 // min_idle connections are opened ahead of use; idle connections the server

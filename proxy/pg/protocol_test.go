@@ -71,103 +71,109 @@ func (c *rawClient) expect(names ...string) {
 // error arrived: the server skips the rest, and so must the proxy's
 // bookkeeping.
 func TestErrorThenRestOfPipeline(t *testing.T) {
-	env := newPGEnv(t, poolOf(1))
-	c := env.raw(tenantA)
-	c.send(&pgproto3.Parse{Query: "SELECT * FROM missing_table"}, &pgproto3.Flush{})
-	c.expect("ErrorResponse")
-	c.send(&pgproto3.Bind{}, &pgproto3.Execute{}, &pgproto3.Close{ObjectType: 'S', Name: "x"}, &pgproto3.Sync{})
-	c.expect("ReadyForQuery")
-	c.send(&pgproto3.Query{String: "SELECT current_setting('app.tenant_id')"})
-	c.expect("RowDescription", "DataRow", "CommandComplete", "ReadyForQuery")
+	eachServingMode(t, func(t *testing.T, mode func(*Options)) {
+		env := newPGEnv(t, withMode(poolOf(1), mode))
+		c := env.raw(tenantA)
+		c.send(&pgproto3.Parse{Query: "SELECT * FROM missing_table"}, &pgproto3.Flush{})
+		c.expect("ErrorResponse")
+		c.send(&pgproto3.Bind{}, &pgproto3.Execute{}, &pgproto3.Close{ObjectType: 'S', Name: "x"}, &pgproto3.Sync{})
+		c.expect("ReadyForQuery")
+		c.send(&pgproto3.Query{String: "SELECT current_setting('app.tenant_id')"})
+		c.expect("RowDescription", "DataRow", "CommandComplete", "ReadyForQuery")
 
-	// Canned answers (CloseComplete, ParseComplete of a statement the server
-	// already has) come in order with the server's.
-	c.send(&pgproto3.Parse{Name: "s", Query: "SELECT 1"}, &pgproto3.Sync{})
-	c.expect("ParseComplete", "ReadyForQuery")
-	c.send(&pgproto3.Bind{PreparedStatement: "s"}, &pgproto3.Execute{}, &pgproto3.Close{ObjectType: 'S', Name: "s"},
-		&pgproto3.Parse{Name: "s", Query: "SELECT 1"}, &pgproto3.Bind{PreparedStatement: "s"}, &pgproto3.Execute{}, &pgproto3.Sync{})
-	c.expect("BindComplete", "DataRow", "CommandComplete", "CloseComplete", "ParseComplete", "BindComplete", "DataRow", "CommandComplete", "ReadyForQuery")
+		// Canned answers (CloseComplete, ParseComplete of a statement the server
+		// already has) come in order with the server's.
+		c.send(&pgproto3.Parse{Name: "s", Query: "SELECT 1"}, &pgproto3.Sync{})
+		c.expect("ParseComplete", "ReadyForQuery")
+		c.send(&pgproto3.Bind{PreparedStatement: "s"}, &pgproto3.Execute{}, &pgproto3.Close{ObjectType: 'S', Name: "s"},
+			&pgproto3.Parse{Name: "s", Query: "SELECT 1"}, &pgproto3.Bind{PreparedStatement: "s"}, &pgproto3.Execute{}, &pgproto3.Sync{})
+		c.expect("BindComplete", "DataRow", "CommandComplete", "CloseComplete", "ParseComplete", "BindComplete", "DataRow", "CommandComplete", "ReadyForQuery")
 
-	// DEALLOCATE of a protocol-prepared statement, and DEALLOCATE ALL,
-	// drop the client's statements as PostgreSQL does.
-	c.send(&pgproto3.Parse{Name: "d1", Query: "SELECT 1"}, &pgproto3.Parse{Name: "d2", Query: "SELECT 2"}, &pgproto3.Sync{})
-	c.expect("ParseComplete", "ParseComplete", "ReadyForQuery")
-	c.send(&pgproto3.Query{String: "DEALLOCATE d1"})
-	c.expect("CommandComplete", "ReadyForQuery")
-	c.send(&pgproto3.Parse{Name: "d1", Query: "SELECT 1"}, &pgproto3.Sync{})
-	c.expect("ParseComplete", "ReadyForQuery")
-	c.send(&pgproto3.Query{String: "DEALLOCATE ALL"})
-	c.expect("CommandComplete", "ReadyForQuery")
-	c.send(&pgproto3.Parse{Name: "d2", Query: "SELECT 2"}, &pgproto3.Bind{PreparedStatement: "d2"}, &pgproto3.Execute{}, &pgproto3.Sync{})
-	c.expect("ParseComplete", "BindComplete", "DataRow", "CommandComplete", "ReadyForQuery")
+		// DEALLOCATE of a protocol-prepared statement, and DEALLOCATE ALL,
+		// drop the client's statements as PostgreSQL does.
+		c.send(&pgproto3.Parse{Name: "d1", Query: "SELECT 1"}, &pgproto3.Parse{Name: "d2", Query: "SELECT 2"}, &pgproto3.Sync{})
+		c.expect("ParseComplete", "ParseComplete", "ReadyForQuery")
+		c.send(&pgproto3.Query{String: "DEALLOCATE d1"})
+		c.expect("CommandComplete", "ReadyForQuery")
+		c.send(&pgproto3.Parse{Name: "d1", Query: "SELECT 1"}, &pgproto3.Sync{})
+		c.expect("ParseComplete", "ReadyForQuery")
+		c.send(&pgproto3.Query{String: "DEALLOCATE ALL"})
+		c.expect("CommandComplete", "ReadyForQuery")
+		c.send(&pgproto3.Parse{Name: "d2", Query: "SELECT 2"}, &pgproto3.Bind{PreparedStatement: "d2"}, &pgproto3.Execute{}, &pgproto3.Sync{})
+		c.expect("ParseComplete", "BindComplete", "DataRow", "CommandComplete", "ReadyForQuery")
 
-	// Reserved names and the fast path are refused, and the session goes on.
-	c.send(&pgproto3.Parse{Name: "tenantgate_set", Query: "SELECT 1"}, &pgproto3.Sync{})
-	c.expect("ErrorResponse", "ReadyForQuery")
-	c.send(&pgproto3.FunctionCall{Function: 1})
-	c.expect("ErrorResponse", "ReadyForQuery")
-	c.send(&pgproto3.Bind{PreparedStatement: "nope"}, &pgproto3.Sync{})
-	c.expect("ErrorResponse", "ReadyForQuery")
-	c.send(&pgproto3.Query{String: "SELECT 1"})
-	c.expect("RowDescription", "DataRow", "CommandComplete", "ReadyForQuery")
+		// Reserved names and the fast path are refused, and the session goes on.
+		c.send(&pgproto3.Parse{Name: "tenantgate_set", Query: "SELECT 1"}, &pgproto3.Sync{})
+		c.expect("ErrorResponse", "ReadyForQuery")
+		c.send(&pgproto3.FunctionCall{Function: 1})
+		c.expect("ErrorResponse", "ReadyForQuery")
+		c.send(&pgproto3.Bind{PreparedStatement: "nope"}, &pgproto3.Sync{})
+		c.expect("ErrorResponse", "ReadyForQuery")
+		c.send(&pgproto3.Query{String: "SELECT 1"})
+		c.expect("RowDescription", "DataRow", "CommandComplete", "ReadyForQuery")
+	})
 }
 
 // A client that leaves in the middle of a pipeline (no Sync) or of a
 // transaction leaves nothing behind: its writes are not committed and the
 // next client gets a clean connection.
 func TestClientLeavesMidway(t *testing.T) {
-	env := newPGEnv(t, poolOf(1))
-	c := env.raw(tenantA)
-	c.send(&pgproto3.Parse{Query: "INSERT INTO items (id, name) VALUES (1, 'unsynced')"}, &pgproto3.Bind{}, &pgproto3.Execute{}, &pgproto3.Flush{})
-	c.expect("ParseComplete", "BindComplete", "CommandComplete")
-	_ = c.conn.Close()
+	eachServingMode(t, func(t *testing.T, mode func(*Options)) {
+		env := newPGEnv(t, withMode(poolOf(1), mode))
+		c := env.raw(tenantA)
+		c.send(&pgproto3.Parse{Query: "INSERT INTO items (id, name) VALUES (1, 'unsynced')"}, &pgproto3.Bind{}, &pgproto3.Execute{}, &pgproto3.Flush{})
+		c.expect("ParseComplete", "BindComplete", "CommandComplete")
+		_ = c.conn.Close()
 
-	d := env.raw(tenantA)
-	d.send(&pgproto3.Query{String: "BEGIN; INSERT INTO items (id, name) VALUES (2, 'open tx')"})
-	d.expect("CommandComplete", "CommandComplete", "ReadyForQuery")
-	_ = d.conn.Close()
+		d := env.raw(tenantA)
+		d.send(&pgproto3.Query{String: "BEGIN; INSERT INTO items (id, name) VALUES (2, 'open tx')"})
+		d.expect("CommandComplete", "CommandComplete", "ReadyForQuery")
+		_ = d.conn.Close()
 
-	b := env.client(tenantB)
-	if got := tenantOf(t, b); got != tenantB {
-		t.Fatalf("B has tenant %q", got)
-	}
-	time.Sleep(100 * time.Millisecond)
-	if got := env.allRows(); len(got) != 0 {
-		t.Fatalf("rows of clients that left: %v", got)
-	}
+		b := env.client(tenantB)
+		if got := tenantOf(t, b); got != tenantB {
+			t.Fatalf("B has tenant %q", got)
+		}
+		time.Sleep(100 * time.Millisecond)
+		if got := env.allRows(); len(got) != 0 {
+			t.Fatalf("rows of clients that left: %v", got)
+		}
+	})
 }
 
 // Row-limited Execute (PortalSuspended) and COPY through the extended and
 // simple protocols pass through, in order, with other clients in between.
 func TestPortalsAndCopy(t *testing.T) {
-	env := newPGEnv(t, poolOf(1))
-	admin := env.admin()
-	mustExec(t, admin, "CREATE TABLE shared_log (line text)")
-	mustExec(t, admin, "GRANT SELECT, INSERT ON shared_log TO "+proxyRole(t, env))
-	a := env.client(tenantA)
-	for i := range 3 {
-		mustExec(t, a, "INSERT INTO items (id, name) VALUES ($1, 'row')", i)
-	}
+	eachServingMode(t, func(t *testing.T, mode func(*Options)) {
+		env := newPGEnv(t, withMode(poolOf(1), mode))
+		admin := env.admin()
+		mustExec(t, admin, "CREATE TABLE shared_log (line text)")
+		mustExec(t, admin, "GRANT SELECT, INSERT ON shared_log TO "+proxyRole(t, env))
+		a := env.client(tenantA)
+		for i := range 3 {
+			mustExec(t, a, "INSERT INTO items (id, name) VALUES ($1, 'row')", i)
+		}
 
-	c := env.raw(tenantA)
-	c.send(&pgproto3.Query{String: "BEGIN"})
-	c.expect("CommandComplete", "ReadyForQuery")
-	c.send(&pgproto3.Parse{Query: "SELECT id FROM items ORDER BY id"}, &pgproto3.Bind{DestinationPortal: "cur"},
-		&pgproto3.Execute{Portal: "cur", MaxRows: 2}, &pgproto3.Sync{})
-	c.expect("ParseComplete", "BindComplete", "DataRow", "DataRow", "PortalSuspended", "ReadyForQuery")
-	c.send(&pgproto3.Execute{Portal: "cur", MaxRows: 2}, &pgproto3.Sync{})
-	c.expect("DataRow", "CommandComplete", "ReadyForQuery")
-	c.send(&pgproto3.Query{String: "COMMIT"})
-	c.expect("CommandComplete", "ReadyForQuery")
+		c := env.raw(tenantA)
+		c.send(&pgproto3.Query{String: "BEGIN"})
+		c.expect("CommandComplete", "ReadyForQuery")
+		c.send(&pgproto3.Parse{Query: "SELECT id FROM items ORDER BY id"}, &pgproto3.Bind{DestinationPortal: "cur"},
+			&pgproto3.Execute{Portal: "cur", MaxRows: 2}, &pgproto3.Sync{})
+		c.expect("ParseComplete", "BindComplete", "DataRow", "DataRow", "PortalSuspended", "ReadyForQuery")
+		c.send(&pgproto3.Execute{Portal: "cur", MaxRows: 2}, &pgproto3.Sync{})
+		c.expect("DataRow", "CommandComplete", "ReadyForQuery")
+		c.send(&pgproto3.Query{String: "COMMIT"})
+		c.expect("CommandComplete", "ReadyForQuery")
 
-	c.send(&pgproto3.Query{String: "COPY shared_log FROM STDIN"})
-	c.expect("CopyInResponse")
-	c.send(&pgproto3.CopyData{Data: []byte("one\ntwo\n")}, &pgproto3.CopyDone{})
-	c.expect("CommandComplete", "ReadyForQuery")
-	c.send(&pgproto3.Parse{Query: "COPY (SELECT line FROM shared_log ORDER BY line) TO STDOUT"}, &pgproto3.Bind{},
-		&pgproto3.Execute{}, &pgproto3.Sync{})
-	c.expect("ParseComplete", "BindComplete", "CopyOutResponse", "CopyData", "CopyData", "CopyDone", "CommandComplete", "ReadyForQuery")
-	if got := names(t, env.client(tenantB)); len(got) != 0 {
-		t.Fatalf("B sees %v", got)
-	}
+		c.send(&pgproto3.Query{String: "COPY shared_log FROM STDIN"})
+		c.expect("CopyInResponse")
+		c.send(&pgproto3.CopyData{Data: []byte("one\ntwo\n")}, &pgproto3.CopyDone{})
+		c.expect("CommandComplete", "ReadyForQuery")
+		c.send(&pgproto3.Parse{Query: "COPY (SELECT line FROM shared_log ORDER BY line) TO STDOUT"}, &pgproto3.Bind{},
+			&pgproto3.Execute{}, &pgproto3.Sync{})
+		c.expect("ParseComplete", "BindComplete", "CopyOutResponse", "CopyData", "CopyData", "CopyDone", "CommandComplete", "ReadyForQuery")
+		if got := names(t, env.client(tenantB)); len(got) != 0 {
+			t.Fatalf("B sees %v", got)
+		}
+	})
 }

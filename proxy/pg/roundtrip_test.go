@@ -16,108 +16,112 @@ import (
 // in one write (together larger than the socket buffers). Every answer arrives in order, and the connection then
 // serves another tenant with that tenant's setting.
 func TestLargePipelineLargeAnswers(t *testing.T) {
-	env := newPGEnv(t, poolOf(1))
-	c := env.raw(tenantA)
-	const n = 2000
-	var batch []byte
-	batch = encodeMsg(batch, &pgproto3.Parse{Query: "SELECT repeat('x', 8000), current_setting('app.tenant_id')"})
-	for range n {
-		batch = encodeMsg(batch, &pgproto3.Bind{})
-		batch = encodeMsg(batch, &pgproto3.Execute{})
-	}
-	batch = encodeMsg(batch, &pgproto3.Sync{})
-	written := make(chan error, 1)
-	go func() { _, err := c.conn.Write(batch); written <- err }()
-	c.expect("ParseComplete")
-	for i := range n {
-		c.expect("BindComplete")
-		row, ok := c.receive().(*pgproto3.DataRow)
-		if !ok || len(row.Values) != 2 || len(row.Values[0]) != 8000 || string(row.Values[1]) != tenantA {
-			t.Fatalf("answer %d: %+v", i, row)
+	eachServingMode(t, func(t *testing.T, mode func(*Options)) {
+		env := newPGEnv(t, withMode(poolOf(1), mode))
+		c := env.raw(tenantA)
+		const n = 2000
+		var batch []byte
+		batch = encodeMsg(batch, &pgproto3.Parse{Query: "SELECT repeat('x', 8000), current_setting('app.tenant_id')"})
+		for range n {
+			batch = encodeMsg(batch, &pgproto3.Bind{})
+			batch = encodeMsg(batch, &pgproto3.Execute{})
 		}
-		c.expect("CommandComplete")
-	}
-	c.expect("ReadyForQuery")
-	if err := <-written; err != nil {
-		t.Fatal(err)
-	}
+		batch = encodeMsg(batch, &pgproto3.Sync{})
+		written := make(chan error, 1)
+		go func() { _, err := c.conn.Write(batch); written <- err }()
+		c.expect("ParseComplete")
+		for i := range n {
+			c.expect("BindComplete")
+			row, ok := c.receive().(*pgproto3.DataRow)
+			if !ok || len(row.Values) != 2 || len(row.Values[0]) != 8000 || string(row.Values[1]) != tenantA {
+				t.Fatalf("answer %d: %+v", i, row)
+			}
+			c.expect("CommandComplete")
+		}
+		c.expect("ReadyForQuery")
+		if err := <-written; err != nil {
+			t.Fatal(err)
+		}
 
-	long := "SELECT length('" + strings.Repeat("y", 24<<20) + "')"
-	batch = encodeMsg(nil, &pgproto3.Query{String: "SELECT repeat('x', 16 << 20)"})
-	batch = encodeMsg(batch, &pgproto3.Query{String: long})
-	go func() { _, err := c.conn.Write(batch); written <- err }()
-	c.expect("RowDescription")
-	if row, ok := c.receive().(*pgproto3.DataRow); !ok || len(row.Values[0]) != 16<<20 {
-		t.Fatal("large answer missing")
-	}
-	c.expect("CommandComplete", "ReadyForQuery", "RowDescription", "DataRow", "CommandComplete", "ReadyForQuery")
-	if err := <-written; err != nil {
-		t.Fatal(err)
-	}
+		long := "SELECT length('" + strings.Repeat("y", 24<<20) + "')"
+		batch = encodeMsg(nil, &pgproto3.Query{String: "SELECT repeat('x', 16 << 20)"})
+		batch = encodeMsg(batch, &pgproto3.Query{String: long})
+		go func() { _, err := c.conn.Write(batch); written <- err }()
+		c.expect("RowDescription")
+		if row, ok := c.receive().(*pgproto3.DataRow); !ok || len(row.Values[0]) != 16<<20 {
+			t.Fatal("large answer missing")
+		}
+		c.expect("CommandComplete", "ReadyForQuery", "RowDescription", "DataRow", "CommandComplete", "ReadyForQuery")
+		if err := <-written; err != nil {
+			t.Fatal(err)
+		}
 
-	if got := tenantOf(t, env.client(tenantB)); got != tenantB {
-		t.Fatalf("next client has tenant %q", got)
-	}
-	c.send(&pgproto3.Query{String: "SELECT current_setting('app.tenant_id')"})
-	c.expect("RowDescription")
-	if row, ok := c.receive().(*pgproto3.DataRow); !ok || string(row.Values[0]) != tenantA {
-		t.Fatalf("A after B: %+v", row)
-	}
-	c.expect("CommandComplete", "ReadyForQuery")
+		if got := tenantOf(t, env.client(tenantB)); got != tenantB {
+			t.Fatalf("next client has tenant %q", got)
+		}
+		c.send(&pgproto3.Query{String: "SELECT current_setting('app.tenant_id')"})
+		c.expect("RowDescription")
+		if row, ok := c.receive().(*pgproto3.DataRow); !ok || string(row.Values[0]) != tenantA {
+			t.Fatalf("A after B: %+v", row)
+		}
+		c.expect("CommandComplete", "ReadyForQuery")
+	})
 }
 
 // Two tenants each pipeline several simple queries and a transaction in one
 // write over a pool of one connection: the connection changes hands only
 // between whole batches, and every answer carries the sender's tenant.
 func TestPipelinedQueriesTwoTenantsOneConnection(t *testing.T) {
-	env := newPGEnv(t, poolOf(1))
-	clients := map[string]*rawClient{tenantA: env.raw(tenantA), tenantB: env.raw(tenantB)}
-	const show = "SELECT current_setting('app.tenant_id')"
-	done := make(chan string, len(clients))
-	for tenant, c := range clients {
-		go func() {
-			var batch []byte
-			for range 50 {
-				for _, q := range []string{show, "BEGIN", show, "COMMIT", show} {
-					batch = encodeMsg(batch, &pgproto3.Query{String: q})
+	eachServingMode(t, func(t *testing.T, mode func(*Options)) {
+		env := newPGEnv(t, withMode(poolOf(1), mode))
+		clients := map[string]*rawClient{tenantA: env.raw(tenantA), tenantB: env.raw(tenantB)}
+		const show = "SELECT current_setting('app.tenant_id')"
+		done := make(chan string, len(clients))
+		for tenant, c := range clients {
+			go func() {
+				var batch []byte
+				for range 50 {
+					for _, q := range []string{show, "BEGIN", show, "COMMIT", show} {
+						batch = encodeMsg(batch, &pgproto3.Query{String: q})
+					}
 				}
-			}
-			if _, err := c.conn.Write(batch); err != nil {
-				done <- err.Error()
-				return
-			}
-			_ = c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-			for i := 0; i < 50*5; {
-				m, err := c.fe.Receive()
-				if err != nil {
+				if _, err := c.conn.Write(batch); err != nil {
 					done <- err.Error()
 					return
 				}
-				switch m := m.(type) {
-				case *pgproto3.DataRow:
-					if got := string(m.Values[0]); got != tenant {
-						done <- tenant + " saw " + got
+				_ = c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+				for i := 0; i < 50*5; {
+					m, err := c.fe.Receive()
+					if err != nil {
+						done <- err.Error()
 						return
 					}
-				case *pgproto3.ErrorResponse:
-					done <- m.Message
-					return
-				case *pgproto3.ReadyForQuery:
-					i++
+					switch m := m.(type) {
+					case *pgproto3.DataRow:
+						if got := string(m.Values[0]); got != tenant {
+							done <- tenant + " saw " + got
+							return
+						}
+					case *pgproto3.ErrorResponse:
+						done <- m.Message
+						return
+					case *pgproto3.ReadyForQuery:
+						i++
+					}
 				}
-			}
-			done <- ""
-		}()
-	}
-	var failures []string
-	for range clients {
-		if msg := <-done; msg != "" {
-			failures = append(failures, msg)
+				done <- ""
+			}()
 		}
-	}
-	if len(failures) > 0 {
-		t.Fatal(strings.Join(failures, "; "))
-	}
+		var failures []string
+		for range clients {
+			if msg := <-done; msg != "" {
+				failures = append(failures, msg)
+			}
+		}
+		if len(failures) > 0 {
+			t.Fatal(strings.Join(failures, "; "))
+		}
+	})
 }
 
 // An idle connection with no reader is handed out only when the server has
