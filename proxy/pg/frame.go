@@ -73,10 +73,13 @@ type source struct{ r io.Reader }
 
 func (s *source) Read(p []byte) (int, error) { return s.r.Read(p) }
 
-func newMsgReader(r io.Reader, max int) *msgReader {
+func newMsgReader(r io.Reader, max int) *msgReader { return newMsgReaderSize(r, max, 32<<10) }
+
+// newMsgReaderSize is newMsgReader with a read buffer of size bytes.
+func newMsgReaderSize(r io.Reader, max, size int) *msgReader {
 	m := &msgReader{max: max}
 	m.src.r = r
-	m.r = bufio.NewReaderSize(&m.src, 32<<10)
+	m.r = bufio.NewReaderSize(&m.src, size)
 	return m
 }
 

@@ -3,9 +3,13 @@ package pg
 import (
 	"bytes"
 	"encoding/binary"
+	"io"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/tenantgate/tenantgate/proxy"
 )
 
 // FuzzGuard: the guard never panics, and a text it allows stays allowed
@@ -83,6 +87,93 @@ func FuzzClientMessages(f *testing.F) {
 			case 'C':
 				var c pgproto3.Close
 				_ = c.Decode(body)
+			}
+		}
+	})
+}
+
+// chunkedSource gives its data in the sizes chunks says, answering
+// proxy.ErrWouldBlock between two chunks, as a non-blocking socket does.
+type chunkedSource struct {
+	data   []byte
+	chunks []byte
+	paused bool
+}
+
+func (s *chunkedSource) Read(p []byte) (int, error) {
+	if len(s.data) == 0 {
+		return 0, io.EOF
+	}
+	if s.paused = !s.paused; !s.paused {
+		return 0, proxy.ErrWouldBlock
+	}
+	n := len(s.data)
+	if len(s.chunks) > 0 {
+		n = min(n, int(s.chunks[0])+1)
+		s.chunks = s.chunks[1:]
+	}
+	n = copy(p, s.data[:n])
+	s.data = s.data[n:]
+	return n, nil
+}
+
+// FuzzMessageReaderNonBlocking: the event loop's reader (tryNext, fed in
+// arbitrary pieces with nothing-yet answers in between, messages larger than
+// its buffer included) returns the same messages and the same final error as
+// the blocking reader on the whole stream, and never more than the bound.
+func FuzzMessageReaderNonBlocking(f *testing.F) {
+	var msgs []byte
+	msgs = encodeMsg(msgs, &pgproto3.Query{String: "SELECT 1"})
+	msgs = encodeMsg(msgs, &pgproto3.Parse{Query: strings.Repeat("x", 40)})
+	msgs = encodeMsg(msgs, &pgproto3.Sync{})
+	f.Add(msgs, []byte{0, 3, 200, 7})
+	f.Add([]byte{'Q', 0, 0, 0, 3}, []byte{1})
+	f.Add([]byte{'Q', 0x7f, 0xff, 0xff, 0xff, 0}, []byte{})
+	const bound = 1 << 20
+	f.Fuzz(func(t *testing.T, data, chunks []byte) {
+		type message struct {
+			frame string
+			err   string
+		}
+		var want []message
+		rd := newMsgReader(bytes.NewReader(data), bound)
+		for {
+			_, frame, _, err := rd.next()
+			if err != nil {
+				want = append(want, message{err: err.Error()})
+				break
+			}
+			want = append(want, message{frame: string(frame)})
+		}
+		var got []message
+		// A 16-byte buffer: most messages are larger and put together in
+		// pieces, as messages over 32 KiB are by the engine's readers.
+		nb := newMsgReaderSize(&chunkedSource{data: data, chunks: chunks}, bound, 16)
+		for tries := 0; ; tries++ {
+			if tries > 4*len(data)+16 {
+				t.Fatalf("no progress after %d reads", tries)
+			}
+			_, frame, body, ok, err := nb.tryNext()
+			if err != nil {
+				got = append(got, message{err: err.Error()})
+				break
+			}
+			if !ok {
+				continue
+			}
+			if len(body) > bound {
+				t.Fatalf("message of %d bytes", len(body))
+			}
+			got = append(got, message{frame: string(frame)})
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%d messages and errors, want %d", len(got), len(want))
+		}
+		for i := range want {
+			// The final error may differ in wording only between a clean
+			// and a truncated end of stream.
+			if got[i].frame != want[i].frame || (got[i].err == "") != (want[i].err == "") {
+				t.Fatalf("message %d: %q %q, want %q %q", i, got[i].frame, got[i].err, want[i].frame, want[i].err)
 			}
 		}
 	})

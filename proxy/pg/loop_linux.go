@@ -831,6 +831,11 @@ func (l *eventLoop) handBack(lc *loopClient, err error) {
 	}
 	delete(l.clients, lc.FD)
 	lc.reading = false
+	if lc.applying != nil {
+		// The injected statements' answers are read by the session's
+		// goroutine with the rest; its message runs after them.
+		c.unsynced, lc.applying = lc.applyHold, nil
+	}
 	if srv := c.server.Load(); srv != nil && srv.servedBy() == l && srv.brokenErr() == nil {
 		l.unregister(srv)
 		// Requests the socket did not take go first with what the

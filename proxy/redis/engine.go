@@ -23,7 +23,11 @@ type Options struct {
 	// version (RESP2, RESP3) the sessions share; 0 means
 	// DefaultUpstreamConnections.
 	UpstreamConnections int
-	Log                 *slog.Logger
+	// NoEventLoop serves every session from its own goroutine; by default
+	// (Linux, plaintext upstream) event loops serve the sessions that need
+	// only a shared connection (loop_linux.go).
+	NoEventLoop bool
+	Log         *slog.Logger
 	// Metrics, when set, gets the number of shared and dedicated upstream
 	// connections (tenantgate_upstream_connections{protocol="redis"}).
 	Metrics *proxy.Metrics
@@ -104,7 +108,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 			return nil, err
 		}
 	}
-	if up.tls == nil {
+	if up.tls == nil && !opts.NoEventLoop {
 		e.loops = newEventLoops(e, n)
 	}
 	return e, nil

@@ -35,12 +35,7 @@ func startMuxProxy(t *testing.T, tenants ...string) *testProxy {
 func eachServingMode(t *testing.T, ids []string, f func(t *testing.T, p *testProxy)) {
 	t.Run("event loop", func(t *testing.T) { f(t, startMuxProxy(t, ids...)) })
 	t.Run("goroutines", func(t *testing.T) {
-		p := startMuxProxy(t, ids...)
-		for _, l := range p.engine.loops {
-			l.close()
-		}
-		p.engine.loops = nil
-		f(t, p)
+		f(t, startProxyOpts(t, proxy.ListenerConfig{}, Options{UpstreamConnections: 1, NoEventLoop: true}, ids...))
 	})
 }
 

@@ -1,0 +1,175 @@
+//go:build linux
+
+package pg
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// backends counts the proxy's server connections, as the server sees them.
+func (e *pgEnv) backends() int {
+	e.t.Helper()
+	var n int
+	if err := e.admin().QueryRow(context.Background(),
+		"SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND usename <> current_user").Scan(&n); err != nil {
+		e.t.Fatal(err)
+	}
+	return n
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Between transactions the loop keeps the server connection (its pool slot
+// with it), so the next transaction of any of its sessions needs no pool
+// round trip; two tenants take turns on it.
+func TestEventLoopKeepsConnection(t *testing.T) {
+	env := newPGEnv(t, poolOf(1))
+	if env.engine.loop == nil {
+		t.Fatal("no event loop on Linux")
+	}
+	a, b := env.client(tenantA), env.client(tenantB)
+	for i := range 5 {
+		mustExec(t, a, "INSERT INTO items (id, name) VALUES ($1, 'a')", i)
+		mustExec(t, b, "INSERT INTO items (id, name) VALUES ($1, 'b')", i)
+	}
+	waitFor(t, "the loop to keep the connection", func() bool { return env.engine.pool.loopIdle.Load() == 1 })
+	if n := env.backends(); n != 1 {
+		t.Fatalf("%d server connections, want 1", n)
+	}
+	for _, c := range []struct {
+		conn *pgx.Conn
+		want string
+	}{{a, "a"}, {b, "b"}} {
+		got := queryStrings(t, c.conn, "SELECT DISTINCT name FROM items")
+		if len(got) != 1 || got[0] != c.want {
+			t.Fatalf("tenant sees %v, want only %q", got, c.want)
+		}
+	}
+}
+
+// A session goroutine waiting for a slot gets the connection the loop keeps:
+// with pool_size 1, a session pinned by a session-level SET (served by its
+// goroutine) runs while the loop's sessions are between transactions.
+func TestEventLoopKeptConnectionsYield(t *testing.T) {
+	env := newPGEnv(t, func(o *Options) { o.PoolSize = 1; o.PoolTimeout = 2 * time.Second })
+	a := env.client(tenantA)
+	mustExec(t, a, "INSERT INTO items (id, name) VALUES (1, 'a')")
+	waitFor(t, "the loop to keep the connection", func() bool { return env.engine.pool.loopIdle.Load() == 1 })
+	b := env.client(tenantB)
+	mustExec(t, b, "SET search_path = public") // pins B's session to a connection
+	if got := names(t, b); len(got) != 0 {
+		t.Fatalf("B sees %v", got)
+	}
+	_ = b.Close(context.Background())
+	if got := names(t, a); len(got) != 1 || got[0] != "a" {
+		t.Fatalf("A sees %v", got)
+	}
+}
+
+// A kept connection the server ends is dropped at once: the next
+// statement gets a new connection, not an error.
+func TestEventLoopKeptConnectionEndedByServer(t *testing.T) {
+	env := newPGEnv(t, poolOf(1))
+	a := env.client(tenantA)
+	mustExec(t, a, "INSERT INTO items (id, name) VALUES (1, 'a')")
+	waitFor(t, "the loop to keep the connection", func() bool { return env.engine.pool.loopIdle.Load() == 1 })
+	mustExec(t, env.admin(), "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND usename <> current_user")
+	waitFor(t, "the loop to drop the ended connection", func() bool { return env.engine.pool.loopIdle.Load() == 0 })
+	if got := names(t, a); len(got) != 1 || got[0] != "a" {
+		t.Fatalf("A sees %v", got)
+	}
+}
+
+// Clients waiting in the loop for the one server connection are served
+// once it is free, without error, each with its own tenant.
+func TestEventLoopWaitersServed(t *testing.T) {
+	env := newPGEnv(t, func(o *Options) { o.PoolSize = 1; o.PoolTimeout = 5 * time.Second })
+	ctx := context.Background()
+	holder := env.client(tenantA)
+	tx, err := holder.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustExecTx(t, tx, "INSERT INTO items (id, name) VALUES (100, 'held')")
+	tenants := []string{tenantA, tenantB, tenantA, tenantB, tenantB}
+	clients := make([]*pgx.Conn, len(tenants))
+	for i, tenant := range tenants {
+		clients[i] = env.client(tenant)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(clients))
+	for i, c := range clients {
+		wg.Go(func() {
+			_, errs[i] = c.Exec(ctx, "INSERT INTO items (id, name) VALUES ($1, $2)", i, tenants[i])
+		})
+	}
+	time.Sleep(300 * time.Millisecond) // they wait for the connection
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("client %d: %v", i, err)
+		}
+	}
+	want := map[string][]string{tenantA: {"acme", "acme", "held"}, tenantB: {"globex", "globex", "globex"}}
+	for tenant, rows := range want {
+		if got := queryStrings(t, env.client(tenant), "SELECT name FROM items ORDER BY name"); !slices.Equal(got, rows) {
+			t.Fatalf("%s sees %v, want %v", tenant, got, rows)
+		}
+	}
+}
+
+// Messages larger than the reader's buffer arrive in pieces and are put
+// together by the loop; answers larger than a socket's buffer wait in the
+// client's backlog. Both come through whole.
+func TestEventLoopLargeMessages(t *testing.T) {
+	env := newPGEnv(t, poolOf(1))
+	ctx := context.Background()
+	a := env.client(tenantA)
+	big := strings.Repeat("0123456789abcdef", 1<<16) // 1 MiB
+	mustExec(t, a, "INSERT INTO items (id, name) VALUES (1, $1)", big)
+	simple := env.clientMode(tenantA, pgx.QueryExecModeSimpleProtocol)
+	literal := strings.Repeat("x", 200<<10)
+	mustExec(t, simple, "INSERT INTO items (id, name) VALUES (2, '"+literal+"')")
+	var total int64
+	var first string
+	err := a.QueryRow(ctx, "SELECT sum(length(repeat(name, 4))), min(name) FROM items CROSS JOIN generate_series(1, 4)").Scan(&total, &first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := int64(4 * 4 * (len(big) + len(literal))); total != want {
+		t.Fatalf("sum %d, want %d", total, want)
+	}
+	rows, err := simple.Query(ctx, "SELECT repeat(name, 4) FROM items CROSS JOIN generate_series(1, 4) ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 8 || got[0] != strings.Repeat(big, 4) || got[7] != strings.Repeat(literal, 4) {
+		t.Fatalf("%d rows, first intact %v, last intact %v", len(got), got[0] == strings.Repeat(big, 4), got[7] == strings.Repeat(literal, 4))
+	}
+	if got := queryStrings(t, env.client(tenantB), "SELECT name FROM items"); len(got) != 0 {
+		t.Fatalf("B sees %d rows", len(got))
+	}
+}
