@@ -134,12 +134,12 @@ func (p *Pool) checkOldestIdle() bool {
 	return true
 }
 
-// topUp opens connections until MinIdle are idle, without waiting for a
-// connection slot.
+// topUp opens connections until MinIdle are idle (in the pool or kept by
+// the event loop), without waiting for a connection slot.
 func (p *Pool) topUp() {
 	for {
 		p.mu.Lock()
-		short := !p.closed && len(p.idle) < p.opts.MinIdle
+		short := !p.closed && len(p.idle)+int(p.loopIdle.Load()) < p.opts.MinIdle
 		p.mu.Unlock()
 		if !short {
 			return
