@@ -642,21 +642,25 @@ func (l *eventLoop) serverEvent(srv *ServerConn, events uint32) {
 	}
 	if events&(unix.EPOLLIN|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
 		lconn.armed = true
-		l.readServer(srv)
-		lconn.armed = false
+		l.readServer(srv, lconn)
+		if l.servers[lconn.FD] == srv {
+			lconn.armed = false
+		}
 	}
 	if owner != nil && owner.lc != nil && l.clients[owner.lc.FD] == owner.lc {
 		l.markDirty(owner.lc)
 	} else {
-		l.setServerInterest(srv)
+		l.setServerInterest(srv, lconn)
 	}
 }
 
-// readServer handles the server's messages that have arrived: each is
-// relayed to (or swallowed for) the client that owns the connection, by the
-// same code the session's goroutine uses.
-func (l *eventLoop) readServer(srv *ServerConn) {
-	for l.servers[srv.nc.(*loopConn).FD] == srv {
+// readServer handles the server's messages that have arrived on srv's
+// socket lconn: each is relayed to (or swallowed for) the client that owns
+// the connection, by the same code the session's goroutine uses. It stops
+// when the connection leaves the loop (released to the pool, where another
+// goroutine may take it: srv.nc is not read again).
+func (l *eventLoop) readServer(srv *ServerConn, lconn *loopConn) {
+	for l.servers[lconn.FD] == srv {
 		typ, frame, body, ok, err := srv.rd.tryNext()
 		if err != nil {
 			l.failServer(srv, fmt.Errorf("upstream connection lost: %w", err))
@@ -673,6 +677,9 @@ func (l *eventLoop) readServer(srv *ServerConn) {
 			return
 		}
 		srv.handle(typ, frame, body, false)
+		if l.servers[lconn.FD] != srv {
+			return // released to the pool
+		}
 		if err := srv.brokenErr(); err != nil {
 			l.failServer(srv, err)
 			return
@@ -720,7 +727,7 @@ func (l *eventLoop) settle() {
 		}
 		l.setInterest(lc)
 		if srv != nil && srv.servedBy() == l {
-			l.setServerInterest(srv)
+			l.setServerInterest(srv, srv.nc.(*loopConn))
 		}
 	}
 	clear(l.dirty)
@@ -778,10 +785,9 @@ func (l *eventLoop) setInterest(lc *loopClient) {
 // setServerInterest registers the events the loop wants for a server
 // connection: its answers while its client reads them, room for requests
 // while they wait.
-func (l *eventLoop) setServerInterest(srv *ServerConn) {
-	lconn := srv.nc.(*loopConn)
+func (l *eventLoop) setServerInterest(srv *ServerConn, lconn *loopConn) {
 	if l.servers[lconn.FD] != srv {
-		return
+		return // released: no longer the loop's
 	}
 	want := uint32(unix.EPOLLIN)
 	srv.mu.Lock()
