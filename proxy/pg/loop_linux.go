@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -58,14 +57,9 @@ var (
 // as if it had read it itself; the session comes back to the loop once it
 // holds no server connection again.
 type eventLoop struct {
-	e      *Engine
-	epfd   int
-	wakefd int // eventfd: requests are waiting
-
-	mu      sync.Mutex
-	inbox   []loopRequest
-	stopped bool
-	done    chan struct{}
+	e    *Engine
+	p    *proxy.Poller[loopRequest]
+	done chan struct{}
 	// waiters is set while clients wait for a server connection: the pool
 	// then reports every freed slot.
 	waiters atomic.Bool
@@ -177,25 +171,13 @@ func (c *loopConn) SetWriteDeadline(time.Time) error { return nil }
 // newEventLoop starts the engine's event loop; nil when epoll is not
 // available (the sessions are then served by their goroutines).
 func newEventLoop(e *Engine) *eventLoop {
-	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	p, err := proxy.NewPoller[loopRequest]()
 	if err != nil {
-		e.opts.Log.Warn("postgres event loop unavailable; sessions are served by their own goroutines", "err", err)
-		return nil
-	}
-	wakefd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-	if err == nil {
-		err = unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wakefd)})
-		if err != nil {
-			_ = unix.Close(wakefd)
-		}
-	}
-	if err != nil {
-		_ = unix.Close(epfd)
 		e.opts.Log.Warn("postgres event loop unavailable; sessions are served by their own goroutines", "err", err)
 		return nil
 	}
 	l := &eventLoop{
-		e: e, epfd: epfd, wakefd: wakefd, done: make(chan struct{}),
+		e: e, p: p, done: make(chan struct{}),
 		clients: map[int]*loopClient{}, servers: map[int]*ServerConn{}, events: make([]unix.EpollEvent, 256),
 	}
 	go l.run()
@@ -203,24 +185,7 @@ func newEventLoop(e *Engine) *eventLoop {
 }
 
 // post queues a request for the loop; false when the loop has stopped.
-func (l *eventLoop) post(r loopRequest) bool {
-	l.mu.Lock()
-	if l.stopped {
-		l.mu.Unlock()
-		return false
-	}
-	l.inbox = append(l.inbox, r)
-	first := len(l.inbox) == 1
-	if r.kind == reqStop {
-		l.stopped = true
-	}
-	l.mu.Unlock()
-	if first {
-		var one = [8]byte{1}
-		_, _ = unix.Write(l.wakefd, one[:])
-	}
-	return true
-}
+func (l *eventLoop) post(r loopRequest) bool { return l.p.Post(r, r.kind == reqStop) }
 
 // close stops the loop; its clients go back to their goroutines.
 func (l *eventLoop) close() {
@@ -311,19 +276,16 @@ func (l *eventLoop) run() {
 		case l.idle > 0 && len(l.clients) > 0:
 			timeout = int(max(min(l.idle/4, time.Second), 10*time.Millisecond) / time.Millisecond)
 		}
-		n, err := unix.EpollWait(l.epfd, l.events, timeout)
+		n, err := l.p.Wait(l.events, timeout)
 		if err != nil && !errors.Is(err, unix.EINTR) {
 			l.e.opts.Log.Error("postgres event loop failed; its sessions go back to their goroutines", "err", err)
-			l.mu.Lock()
-			l.stopped = true
-			l.mu.Unlock()
 			l.stop()
 			return
 		}
 		now := time.Now()
 		for _, ev := range l.events[:max(n, 0)] {
 			fd := int(ev.Fd)
-			if fd == l.wakefd {
+			if l.p.IsWake(fd) {
 				if l.takeRequests(now) {
 					return
 				}
@@ -353,13 +315,7 @@ func (l *eventLoop) run() {
 
 // takeRequests serves the inbox; it reports whether the loop stops.
 func (l *eventLoop) takeRequests(now time.Time) (stop bool) {
-	var buf [8]byte
-	_, _ = unix.Read(l.wakefd, buf[:])
-	l.mu.Lock()
-	reqs := l.inbox
-	l.inbox = nil
-	l.mu.Unlock()
-	for _, r := range reqs {
+	for _, r := range l.p.Take() {
 		switch r.kind {
 		case reqAdopt:
 			l.adopt(r.lc, now)
@@ -521,10 +477,9 @@ func (l *eventLoop) register(srv *ServerConn) error {
 		}
 	}
 	lconn := srv.nc.(*loopConn)
-	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, lconn.FD, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(lconn.FD)}); err != nil {
-		return fmt.Errorf("epoll_ctl: %w", err)
+	if err := l.p.Watch(&lconn.LoopSocket, unix.EPOLLIN); err != nil {
+		return err
 	}
-	lconn.Events = unix.EPOLLIN
 	l.servers[lconn.FD] = srv
 	return nil
 }
@@ -537,10 +492,11 @@ func (l *eventLoop) unregister(srv *ServerConn) {
 		return
 	}
 	delete(l.servers, lconn.FD)
-	if lconn.Events != 0 && !lconn.closed {
-		_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, lconn.FD, nil)
+	if lconn.closed {
+		lconn.Events = 0 // closing the descriptor unregistered it
+		return
 	}
-	lconn.Events = 0
+	_ = l.p.Watch(&lconn.LoopSocket, 0)
 }
 
 // release takes a server connection its owner let go of (ServerConn.handle
@@ -776,7 +732,7 @@ func (l *eventLoop) setInterest(lc *loopClient) {
 	if lc.Backlog() > 0 {
 		want |= unix.EPOLLOUT
 	}
-	if err := l.watch(&lc.LoopSocket, want); err != nil {
+	if err := l.p.Watch(&lc.LoopSocket, want); err != nil {
 		l.e.opts.Log.Warn("postgres event loop: epoll_ctl failed; the session goes back to its goroutine", "err", err)
 		l.handBack(lc, nil)
 	}
@@ -798,28 +754,9 @@ func (l *eventLoop) setServerInterest(srv *ServerConn, lconn *loopConn) {
 	if lconn.Backlog() > 0 {
 		want |= unix.EPOLLOUT
 	}
-	if err := l.watch(&lconn.LoopSocket, want); err != nil {
+	if err := l.p.Watch(&lconn.LoopSocket, want); err != nil {
 		l.failServer(srv, err)
 	}
-}
-
-// watch sets the epoll events registered for s.
-func (l *eventLoop) watch(s *proxy.LoopSocket, want uint32) error {
-	if want == s.Events {
-		return nil
-	}
-	op := unix.EPOLL_CTL_MOD
-	switch {
-	case want == 0:
-		op = unix.EPOLL_CTL_DEL
-	case s.Events == 0:
-		op = unix.EPOLL_CTL_ADD
-	}
-	if err := unix.EpollCtl(l.epfd, op, s.FD, &unix.EpollEvent{Events: want, Fd: int32(s.FD)}); err != nil {
-		return fmt.Errorf("epoll_ctl: %w", err)
-	}
-	s.Events = want
-	return nil
 }
 
 // handBack returns the client to its session's goroutine, with the server
@@ -831,10 +768,7 @@ func (l *eventLoop) handBack(lc *loopClient, err error) {
 	}
 	c := lc.c
 	c.write(nil, true)
-	if lc.Events != 0 {
-		_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, lc.FD, nil)
-		lc.Events = 0
-	}
+	_ = l.p.Watch(&lc.LoopSocket, 0)
 	delete(l.clients, lc.FD)
 	lc.reading = false
 	if lc.applying != nil {
@@ -872,13 +806,9 @@ func (l *eventLoop) closeIdle(now time.Time) {
 }
 
 // stop hands every client back to its goroutine, the ones still waiting
-// to be adopted too. l.stopped is set: nothing more reaches the inbox.
+// to be adopted too; nothing more reaches the inbox.
 func (l *eventLoop) stop() {
-	l.mu.Lock()
-	reqs := l.inbox
-	l.inbox = nil
-	l.mu.Unlock()
-	for _, r := range reqs {
+	for _, r := range l.p.Stop() {
 		if r.kind == reqAdopt {
 			r.lc.back <- loopHandback{fd: r.lc.FD}
 		}
@@ -887,8 +817,7 @@ func (l *eventLoop) stop() {
 		l.handBack(lc, nil)
 	}
 	l.yieldIdle()
-	_ = unix.Close(l.epfd)
-	_ = unix.Close(l.wakefd)
+	l.p.Close()
 }
 
 // loopable reports whether the session can go to the event loop: between

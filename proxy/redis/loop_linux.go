@@ -56,14 +56,9 @@ var (
 // is answered, it hands the socket back to the session's goroutine, which
 // goes on from that command as if it had read it itself.
 type eventLoop struct {
-	e      *Engine
-	epfd   int
-	wakefd int // eventfd: requests are waiting
-
-	mu      sync.Mutex
-	inbox   []loopRequest
-	stopped bool
-	done    chan struct{}
+	e    *Engine
+	p    *proxy.Poller[loopRequest]
+	done chan struct{}
 
 	dial sync.Mutex      // serialises upstream dials
 	live [2]atomic.Bool  // an upstream of protocol 2 or 3 is in the loop or on its way
@@ -128,22 +123,12 @@ func newEventLoops(e *Engine, n int) []*eventLoop {
 }
 
 func newEventLoop(e *Engine) (*eventLoop, error) {
-	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	p, err := proxy.NewPoller[loopRequest]()
 	if err != nil {
-		return nil, fmt.Errorf("epoll_create1: %w", err)
-	}
-	wakefd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-	if err != nil {
-		_ = unix.Close(epfd)
-		return nil, fmt.Errorf("eventfd: %w", err)
-	}
-	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wakefd)}); err != nil {
-		_ = unix.Close(epfd)
-		_ = unix.Close(wakefd)
-		return nil, fmt.Errorf("epoll_ctl: %w", err)
+		return nil, err
 	}
 	l := &eventLoop{
-		e: e, epfd: epfd, wakefd: wakefd, done: make(chan struct{}),
+		e: e, p: p, done: make(chan struct{}),
 		clients: map[int]*loopClient{}, events: make([]unix.EpollEvent, 256),
 	}
 	go l.run()
@@ -151,24 +136,7 @@ func newEventLoop(e *Engine) (*eventLoop, error) {
 }
 
 // post queues a request for the loop; false when the loop has stopped.
-func (l *eventLoop) post(r loopRequest) bool {
-	l.mu.Lock()
-	if l.stopped {
-		l.mu.Unlock()
-		return false
-	}
-	l.inbox = append(l.inbox, r)
-	first := len(l.inbox) == 1
-	if r.kind == reqStop {
-		l.stopped = true
-	}
-	l.mu.Unlock()
-	if first {
-		var one = [8]byte{1}
-		_, _ = unix.Write(l.wakefd, one[:])
-	}
-	return true
-}
+func (l *eventLoop) post(r loopRequest) bool { return l.p.Post(r, r.kind == reqStop) }
 
 // close stops the loop: its clients are handed back with errEngineClosed
 // and its upstream connections closed.
@@ -213,7 +181,7 @@ func (l *eventLoop) ensureUpstream(ctx context.Context, proto int) error {
 		_ = up.conn.Close()
 		return err
 	}
-	if !l.post(loopRequest{kind: reqUpstream, up: &loopUpstream{fd: fd, proto: proto, id: up.id}}) {
+	if !l.post(loopRequest{kind: reqUpstream, up: &loopUpstream{LoopSocket: proxy.LoopSocket{FD: fd}, proto: proto, id: up.id}}) {
 		_ = unix.Close(fd)
 		return errEngineClosed
 	}
@@ -228,19 +196,16 @@ func (l *eventLoop) run() {
 		if l.idle > 0 && len(l.clients) > 0 {
 			timeout = int(max(min(l.idle/4, time.Second), 10*time.Millisecond) / time.Millisecond)
 		}
-		n, err := unix.EpollWait(l.epfd, l.events, timeout)
+		n, err := l.p.Wait(l.events, timeout)
 		if err != nil && !errors.Is(err, unix.EINTR) {
 			l.e.log.Error("redis event loop failed; its sessions go back to their goroutines", "err", err)
-			l.mu.Lock()
-			l.stopped = true
-			l.mu.Unlock()
 			l.stop(fmt.Errorf("event loop: %w", err))
 			return
 		}
 		now := time.Now()
 		for _, ev := range l.events[:max(n, 0)] {
 			fd := int(ev.Fd)
-			if fd == l.wakefd {
+			if l.p.IsWake(fd) {
 				if l.takeRequests(now) {
 					return
 				}
@@ -281,7 +246,7 @@ func (l *eventLoop) upstreamID(proto int) int64 { return l.upID[proto-2].Load() 
 
 func (l *eventLoop) upstreamOf(fd int) *loopUpstream {
 	for _, u := range l.ups {
-		if u != nil && u.fd == fd {
+		if u != nil && u.FD == fd {
 			return u
 		}
 	}
@@ -290,13 +255,7 @@ func (l *eventLoop) upstreamOf(fd int) *loopUpstream {
 
 // takeRequests serves the inbox; it reports whether the loop stops.
 func (l *eventLoop) takeRequests(now time.Time) (stop bool) {
-	var buf [8]byte
-	_, _ = unix.Read(l.wakefd, buf[:])
-	l.mu.Lock()
-	reqs := l.inbox
-	l.inbox = nil
-	l.mu.Unlock()
-	for _, r := range reqs {
+	for _, r := range l.p.Take() {
 		switch r.kind {
 		case reqAdopt:
 			l.adopt(r.lc, now)
@@ -335,12 +294,11 @@ func (l *eventLoop) addUpstream(u *loopUpstream) {
 	if old := l.ups[u.proto-2]; old != nil {
 		l.failUpstream(old, errors.New("replaced"))
 	}
-	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, u.fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(u.fd)}); err != nil {
-		_ = unix.Close(u.fd)
+	if err := l.p.Watch(&u.LoopSocket, unix.EPOLLIN); err != nil {
+		_ = unix.Close(u.FD)
 		l.live[u.proto-2].Store(false)
 		return
 	}
-	u.events = unix.EPOLLIN
 	l.ups[u.proto-2] = u
 	l.upID[u.proto-2].Store(u.id)
 	l.e.conns.add(stateShared, 1)
@@ -411,23 +369,11 @@ func (l *eventLoop) setInterest(lc *loopClient) {
 	if lc.Backlog() > 0 {
 		want |= unix.EPOLLOUT
 	}
-	if want == lc.Events {
-		return
-	}
-	op := unix.EPOLL_CTL_MOD
-	switch {
-	case want == 0:
-		op = unix.EPOLL_CTL_DEL
-	case lc.Events == 0:
-		op = unix.EPOLL_CTL_ADD
-	}
-	if err := unix.EpollCtl(l.epfd, op, lc.FD, &unix.EpollEvent{Events: want, Fd: int32(lc.FD)}); err != nil {
+	if err := l.p.Watch(&lc.LoopSocket, want); err != nil {
 		l.e.log.Warn("redis event loop: epoll_ctl failed; the session goes back to its goroutine", "err", err)
 		lc.reading, lc.Events = false, 0
 		l.handBack(lc, nil)
-		return
 	}
-	lc.Events = want
 }
 
 // flush sends the commands taken upstream, writes the replies relayed to
@@ -479,10 +425,7 @@ func (l *eventLoop) handBack(lc *loopClient, err error) {
 	c.mu.Lock()
 	_ = c.out.Flush()
 	c.mu.Unlock()
-	if lc.Events != 0 {
-		_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, lc.FD, nil)
-		lc.Events = 0
-	}
+	_ = l.p.Watch(&lc.LoopSocket, 0)
 	delete(l.clients, lc.FD)
 	lc.gone = true
 	fd := lc.FD
@@ -511,14 +454,9 @@ func (l *eventLoop) closeIdle(now time.Time) {
 }
 
 // stop hands every client back with err, the ones still waiting to be
-// adopted too, and closes the upstreams. l.stopped is set: nothing more
-// reaches the inbox.
+// adopted too, and closes the upstreams; nothing more reaches the inbox.
 func (l *eventLoop) stop(err error) {
-	l.mu.Lock()
-	reqs := l.inbox
-	l.inbox = nil
-	l.mu.Unlock()
-	for _, r := range reqs {
+	for _, r := range l.p.Stop() {
 		if r.kind == reqAdopt {
 			r.lc.back <- loopHandback{fd: r.lc.FD, err: err}
 		}
@@ -531,8 +469,7 @@ func (l *eventLoop) stop(err error) {
 			l.closeUpstream(u)
 		}
 	}
-	_ = unix.Close(l.epfd)
-	_ = unix.Close(l.wakefd)
+	l.p.Close()
 }
 
 // loopClient is a session's client socket while its event loop serves it.
@@ -560,10 +497,9 @@ func newLoopClient(c *clientSession) *loopClient {
 // its clients sent, in order, and for each client's run of them whom the
 // replies go to.
 type loopUpstream struct {
-	fd     int
-	proto  int
-	id     int64
-	events uint32
+	proxy.LoopSocket // its descriptor and the events registered; not its reader or writer
+	proto            int
+	id               int64
 
 	out     []byte
 	written int // out[:written] has been sent
@@ -583,14 +519,14 @@ type loopPending struct {
 
 func (l *eventLoop) writeUpstream(u *loopUpstream) {
 	for u.written < len(u.out) {
-		n, err := unix.Write(u.fd, u.out[u.written:])
+		n, err := unix.Write(u.FD, u.out[u.written:])
 		if err == unix.EINTR {
 			continue
 		}
 		if err == unix.EAGAIN {
 			if len(u.out)-u.written > maxUpstreamBacklog {
 				// Redis is not reading: wait for it rather than buffer more.
-				fds := []unix.PollFd{{Fd: int32(u.fd), Events: unix.POLLOUT}}
+				fds := []unix.PollFd{{Fd: int32(u.FD), Events: unix.POLLOUT}}
 				if n, _ := unix.Poll(fds, int(l.e.upstream.dialTimeout/time.Millisecond)); n == 1 {
 					continue
 				}
@@ -611,14 +547,9 @@ func (l *eventLoop) writeUpstream(u *loopUpstream) {
 }
 
 func (l *eventLoop) setUpstreamInterest(u *loopUpstream, want uint32) {
-	if u.events == want {
-		return
-	}
-	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, u.fd, &unix.EpollEvent{Events: want, Fd: int32(u.fd)}); err != nil {
+	if err := l.p.Watch(&u.LoopSocket, want); err != nil {
 		l.failUpstream(u, err)
-		return
 	}
-	u.events = want
 }
 
 // readUpstream reads replies and relays each to the client whose command
@@ -638,7 +569,7 @@ func (l *eventLoop) readUpstream(u *loopUpstream) {
 		copy(grown, u.in[u.start:u.end])
 		u.in, u.start, u.end = grown, 0, pending
 	}
-	n, err := unix.Read(u.fd, u.in[u.end:])
+	n, err := unix.Read(u.FD, u.in[u.end:])
 	switch {
 	case err == unix.EAGAIN || err == unix.EINTR:
 		return
@@ -723,8 +654,8 @@ func (l *eventLoop) failUpstream(u *loopUpstream, err error) {
 }
 
 func (l *eventLoop) closeUpstream(u *loopUpstream) {
-	_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, u.fd, nil)
-	_ = unix.Close(u.fd)
+	_ = l.p.Watch(&u.LoopSocket, 0)
+	_ = unix.Close(u.FD)
 	l.ups[u.proto-2] = nil
 	l.live[u.proto-2].Store(false)
 	l.upID[u.proto-2].Store(0)

@@ -1,0 +1,114 @@
+package proxy
+
+import (
+	"fmt"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// Poller is the core an engine's event loop is built on: an epoll instance
+// for the sockets it serves (LoopSocket), and an inbox through which other
+// goroutines hand the loop requests of type R, an eventfd waking it. Only
+// Post and Stop may be called from other goroutines.
+type Poller[R any] struct {
+	epfd   int
+	wakefd int
+
+	mu      sync.Mutex
+	inbox   []R
+	stopped bool
+}
+
+// NewPoller opens the epoll instance and the eventfd.
+func NewPoller[R any]() (*Poller[R], error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("epoll_create1: %w", err)
+	}
+	wakefd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		_ = unix.Close(epfd)
+		return nil, fmt.Errorf("eventfd: %w", err)
+	}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wakefd)}); err != nil {
+		_ = unix.Close(epfd)
+		_ = unix.Close(wakefd)
+		return nil, fmt.Errorf("epoll_ctl: %w", err)
+	}
+	return &Poller[R]{epfd: epfd, wakefd: wakefd}, nil
+}
+
+// Post queues r for the loop and wakes it; false when the poller has
+// stopped. last makes r the final request: nothing is queued after it.
+func (p *Poller[R]) Post(r R, last bool) bool {
+	p.mu.Lock()
+	if p.stopped {
+		p.mu.Unlock()
+		return false
+	}
+	p.inbox = append(p.inbox, r)
+	first := len(p.inbox) == 1
+	p.stopped = last
+	p.mu.Unlock()
+	if first {
+		var one = [8]byte{1}
+		_, _ = unix.Write(p.wakefd, one[:])
+	}
+	return true
+}
+
+// Stop refuses further requests and returns those not taken yet.
+func (p *Poller[R]) Stop() []R {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stopped = true
+	reqs := p.inbox
+	p.inbox = nil
+	return reqs
+}
+
+// Wait waits up to timeout milliseconds (-1: no limit) for events.
+func (p *Poller[R]) Wait(events []unix.EpollEvent, timeout int) (int, error) {
+	return unix.EpollWait(p.epfd, events, timeout)
+}
+
+// IsWake reports whether fd is the poller's eventfd: requests are waiting
+// (Take).
+func (p *Poller[R]) IsWake(fd int) bool { return fd == p.wakefd }
+
+// Take returns the requests waiting.
+func (p *Poller[R]) Take() []R {
+	var buf [8]byte
+	_, _ = unix.Read(p.wakefd, buf[:])
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	reqs := p.inbox
+	p.inbox = nil
+	return reqs
+}
+
+// Watch sets the epoll events registered for s (0: none).
+func (p *Poller[R]) Watch(s *LoopSocket, want uint32) error {
+	if want == s.Events {
+		return nil
+	}
+	op := unix.EPOLL_CTL_MOD
+	switch {
+	case want == 0:
+		op = unix.EPOLL_CTL_DEL
+	case s.Events == 0:
+		op = unix.EPOLL_CTL_ADD
+	}
+	if err := unix.EpollCtl(p.epfd, op, s.FD, &unix.EpollEvent{Events: want, Fd: int32(s.FD)}); err != nil {
+		return fmt.Errorf("epoll_ctl: %w", err)
+	}
+	s.Events = want
+	return nil
+}
+
+// Close closes the epoll instance and the eventfd; the loop has ended.
+func (p *Poller[R]) Close() {
+	_ = unix.Close(p.epfd)
+	_ = unix.Close(p.wakefd)
+}
