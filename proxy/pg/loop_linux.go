@@ -224,14 +224,8 @@ func (l *eventLoop) yieldIdle() {
 // keptServer takes an idle server connection the loop keeps, preferring one
 // that last served tenant; nil when it keeps none.
 func (l *eventLoop) keptServer(tenant string) *ServerConn {
-	for n := len(l.idleServers); n > 0; n = len(l.idleServers) {
-		i := n - 1
-		for j := n - 1; j >= 0; j-- {
-			if l.idleServers[j].servedTenant() == tenant {
-				i = j
-				break
-			}
-		}
+	for len(l.idleServers) > 0 {
+		i := preferTenant(l.idleServers, tenant)
 		srv := l.idleServers[i]
 		l.idleServers = slices.Delete(l.idleServers, i, i+1)
 		l.e.pool.loopIdle.Add(-1)

@@ -215,6 +215,17 @@ func (p *Pool) tryGet(tenant string) (c *ServerConn, slotFree bool) {
 	return c, true
 }
 
+// preferTenant is the index of the most recently idle of conns (not empty)
+// that last served tenant, or of the most recently idle one.
+func preferTenant(conns []*ServerConn, tenant string) int {
+	for j := len(conns) - 1; j >= 0; j-- {
+		if conns[j].servedTenant() == tenant {
+			return j
+		}
+	}
+	return len(conns) - 1
+}
+
 // takeIdle takes a healthy idle connection, preferring one that last served
 // tenant; nil when none is idle. The caller holds a slot.
 func (p *Pool) takeIdle(tenant string) *ServerConn {
@@ -225,13 +236,7 @@ func (p *Pool) takeIdle(tenant string) *ServerConn {
 			p.mu.Unlock()
 			return nil
 		}
-		i := n - 1
-		for j := n - 1; j >= 0; j-- {
-			if p.idle[j].servedTenant() == tenant {
-				i = j
-				break
-			}
-		}
+		i := preferTenant(p.idle, tenant)
 		c := p.idle[i]
 		p.idle = slices.Delete(p.idle, i, i+1)
 		p.mu.Unlock()
