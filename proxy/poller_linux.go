@@ -1,10 +1,30 @@
 package proxy
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"sync"
 
 	"golang.org/x/sys/unix"
+)
+
+// Handback returns a session from an engine's event loop to its goroutine:
+// its client socket (-1 when the loop closed it), bytes for the client the
+// socket did not take yet, and, when the session must end, why.
+type Handback struct {
+	FD      int
+	Backlog []byte
+	Err     error
+}
+
+var (
+	// ErrIdle ends a session that sent nothing for the idle timeout while
+	// an event loop served it.
+	ErrIdle = fmt.Errorf("idle timeout: %w", os.ErrDeadlineExceeded)
+	// ErrSessionClosed: the session was closed while an event loop served
+	// it; the loop closed its socket.
+	ErrSessionClosed = errors.New("the session was closed")
 )
 
 // Poller is the core an engine's event loop is built on: an epoll instance

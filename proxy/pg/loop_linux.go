@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -27,13 +26,6 @@ const (
 	// waiterPoll is how often the loop looks for a free pool slot while
 	// clients wait for one (besides the pool's own reports).
 	waiterPoll = 10 * time.Millisecond
-)
-
-var (
-	errIdle = fmt.Errorf("idle timeout: %w", os.ErrDeadlineExceeded)
-	// errSessionClosed: the session was closed while in the loop, which
-	// closed its socket.
-	errSessionClosed = errors.New("the session was closed")
 )
 
 // eventLoop serves, from one goroutine and one epoll instance, the sessions
@@ -99,15 +91,6 @@ type loopRequest struct {
 	srv  *ServerConn
 }
 
-// loopHandback returns a client to its session's goroutine: its socket (or
-// -1 when the loop closed it), answer bytes the socket did not take yet,
-// and, when the session must end, why.
-type loopHandback struct {
-	fd      int
-	backlog []byte
-	err     error
-}
-
 // loopSocket is a socket the loop owns. It reads at most once per
 // readiness event (armed), so the loop never pays for a read that finds
 // nothing: epoll reports what is left.
@@ -129,7 +112,7 @@ func (s *loopSocket) Read(p []byte) (int, error) {
 type loopClient struct {
 	loopSocket
 	c    *clientSession
-	back chan loopHandback // cap 1: the one handback
+	back chan proxy.Handback // cap 1: the one handback
 
 	// The loop goroutine's state.
 	reading  bool // false once handed back
@@ -320,7 +303,7 @@ func (l *eventLoop) takeRequests(now time.Time) (stop bool) {
 			}
 		case reqDrop:
 			if l.clients[r.lc.FD] == r.lc {
-				l.handBack(r.lc, errSessionClosed)
+				l.handBack(r.lc, proxy.ErrSessionClosed)
 			}
 		case reqRelease:
 			l.releaseIfDone(r.srv)
@@ -755,7 +738,7 @@ func (l *eventLoop) setServerInterest(srv *ServerConn, lconn *loopConn) {
 
 // handBack returns the client to its session's goroutine, with the server
 // connection it holds given back to the Go runtime; err ends the session,
-// errSessionClosed closes the socket here.
+// proxy.ErrSessionClosed closes the socket here.
 func (l *eventLoop) handBack(lc *loopClient, err error) {
 	if !lc.reading {
 		return
@@ -782,11 +765,11 @@ func (l *eventLoop) handBack(lc *loopClient, err error) {
 		}
 	}
 	fd := lc.FD
-	if errors.Is(err, errSessionClosed) {
+	if errors.Is(err, proxy.ErrSessionClosed) {
 		_ = unix.Close(fd)
 		fd = -1
 	}
-	lc.back <- loopHandback{fd: fd, backlog: lc.TakeBacklog(), err: err}
+	lc.back <- proxy.Handback{FD: fd, Backlog: lc.TakeBacklog(), Err: err}
 }
 
 // closeIdle hands back, to be closed, the clients that sent nothing for
@@ -794,7 +777,7 @@ func (l *eventLoop) handBack(lc *loopClient, err error) {
 func (l *eventLoop) closeIdle(now time.Time) {
 	for _, lc := range l.clients {
 		if lc.waitSince.IsZero() && lc.c.server.Load() == nil && now.Sub(lc.lastRead) >= l.idle {
-			l.handBack(lc, errIdle)
+			l.handBack(lc, proxy.ErrIdle)
 		}
 	}
 }
@@ -804,7 +787,7 @@ func (l *eventLoop) closeIdle(now time.Time) {
 func (l *eventLoop) stop() {
 	for _, r := range l.p.Stop() {
 		if r.kind == reqAdopt {
-			r.lc.back <- loopHandback{fd: r.lc.FD}
+			r.lc.back <- proxy.Handback{FD: r.lc.FD}
 		}
 	}
 	for _, lc := range l.clients {
@@ -837,7 +820,7 @@ func (c *clientSession) serveInLoop() error {
 	if err := c.writeErr(); err != nil {
 		return err
 	}
-	lc := &loopClient{c: c, back: make(chan loopHandback, 1)}
+	lc := &loopClient{c: c, back: make(chan proxy.Handback, 1)}
 	fd, err := c.s.DetachSocket(func() { l.post(loopRequest{kind: reqDrop, lc: lc}) })
 	if err != nil {
 		if errors.Is(err, proxy.ErrNotDetachable) {
@@ -852,9 +835,9 @@ func (c *clientSession) serveInLoop() error {
 	c.wmu.Lock()
 	c.w.Reset(lc)
 	c.wmu.Unlock()
-	var hb loopHandback
+	var hb proxy.Handback
 	if !l.post(loopRequest{kind: reqAdopt, lc: lc}) {
-		hb = loopHandback{fd: fd}
+		hb = proxy.Handback{FD: fd}
 	} else {
 		select {
 		case hb = <-lc.back:
@@ -867,10 +850,10 @@ func (c *clientSession) serveInLoop() error {
 		}
 	}
 	c.lc = nil
-	if hb.fd < 0 {
-		return cmp.Or(context.Cause(c.s.Context()), hb.err, net.ErrClosed)
+	if hb.FD < 0 {
+		return cmp.Or(context.Cause(c.s.Context()), hb.Err, net.ErrClosed)
 	}
-	if err := c.s.AttachSocket(hb.fd); err != nil {
+	if err := c.s.AttachSocket(hb.FD); err != nil {
 		return err
 	}
 	conn := c.s.Conn()
@@ -878,12 +861,12 @@ func (c *clientSession) serveInLoop() error {
 	c.wmu.Lock()
 	c.w.Reset(conn)
 	c.wmu.Unlock()
-	if len(hb.backlog) > 0 {
-		c.write(hb.backlog, true)
+	if len(hb.Backlog) > 0 {
+		c.write(hb.Backlog, true)
 	}
-	if hb.err != nil {
-		c.s.Close(hb.err)
-		return hb.err
+	if hb.Err != nil {
+		c.s.Close(hb.Err)
+		return hb.Err
 	}
 	return c.writeErr()
 }

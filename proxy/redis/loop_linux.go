@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,13 +28,7 @@ const (
 	dialBackoff = time.Second
 )
 
-var (
-	errIdle        = fmt.Errorf("idle timeout: %w", os.ErrDeadlineExceeded)
-	errDialBackoff = errors.New("the last upstream dial failed: not retried yet")
-	// errSessionClosed: the session was closed while in the loop, which
-	// closed its socket.
-	errSessionClosed = errors.New("the session was closed")
-)
+var errDialBackoff = errors.New("the last upstream dial failed: not retried yet")
 
 // eventLoop serves, from one goroutine and one epoll instance, the sessions
 // whose commands need nothing but a shared upstream connection: the steady
@@ -92,15 +85,6 @@ type loopRequest struct {
 	kind loopRequestKind
 	lc   *loopClient
 	up   *loopUpstream
-}
-
-// loopHandback returns a client to its session's goroutine: its socket (or
-// -1 when the loop closed it), reply bytes the socket did not take yet,
-// and, when the session must end, why.
-type loopHandback struct {
-	fd      int
-	backlog []byte
-	err     error
 }
 
 // newEventLoops starts n event loops; none (nil) when epoll is not
@@ -265,7 +249,7 @@ func (l *eventLoop) takeRequests(now time.Time) (stop bool) {
 			}
 		case reqDrop:
 			if l.clients[r.lc.FD] == r.lc {
-				l.handBack(r.lc, errSessionClosed)
+				l.handBack(r.lc, proxy.ErrSessionClosed)
 			}
 		case reqUpstream:
 			l.addUpstream(r.up)
@@ -279,7 +263,7 @@ func (l *eventLoop) takeRequests(now time.Time) (stop bool) {
 
 func (l *eventLoop) adopt(lc *loopClient, now time.Time) {
 	if l.ups[lc.proto-2] == nil {
-		lc.back <- loopHandback{fd: lc.FD}
+		lc.back <- proxy.Handback{FD: lc.FD}
 		return
 	}
 	lc.reading, lc.lastRead = true, now
@@ -419,7 +403,7 @@ func (l *eventLoop) flush() {
 }
 
 // handBack returns the client to its session's goroutine, with err when
-// the session must end; errSessionClosed closes the socket here.
+// the session must end; proxy.ErrSessionClosed closes the socket here.
 func (l *eventLoop) handBack(lc *loopClient, err error) {
 	c := lc.c
 	c.mu.Lock()
@@ -429,11 +413,11 @@ func (l *eventLoop) handBack(lc *loopClient, err error) {
 	delete(l.clients, lc.FD)
 	lc.gone = true
 	fd := lc.FD
-	if errors.Is(err, errSessionClosed) {
+	if errors.Is(err, proxy.ErrSessionClosed) {
 		_ = unix.Close(fd)
 		fd = -1
 	}
-	lc.back <- loopHandback{fd: fd, backlog: lc.TakeBacklog(), err: err}
+	lc.back <- proxy.Handback{FD: fd, Backlog: lc.TakeBacklog(), Err: err}
 }
 
 // closeIdle hands back, to be closed, the clients that sent nothing for
@@ -448,7 +432,7 @@ func (l *eventLoop) closeIdle(now time.Time) {
 		answered := c.queue.empty()
 		c.mu.Unlock()
 		if answered {
-			l.handBack(lc, errIdle)
+			l.handBack(lc, proxy.ErrIdle)
 		}
 	}
 }
@@ -458,7 +442,7 @@ func (l *eventLoop) closeIdle(now time.Time) {
 func (l *eventLoop) stop(err error) {
 	for _, r := range l.p.Stop() {
 		if r.kind == reqAdopt {
-			r.lc.back <- loopHandback{fd: r.lc.FD, err: err}
+			r.lc.back <- proxy.Handback{FD: r.lc.FD, Err: err}
 		}
 	}
 	for _, lc := range l.clients {
@@ -480,7 +464,7 @@ type loopClient struct {
 	proxy.LoopSocket
 	c     *clientSession
 	proto int
-	back  chan loopHandback // cap 1: the one handback
+	back  chan proxy.Handback // cap 1: the one handback
 
 	// The loop goroutine's state.
 	reading  bool
@@ -490,7 +474,7 @@ type loopClient struct {
 }
 
 func newLoopClient(c *clientSession) *loopClient {
-	return &loopClient{c: c, proto: c.proto, back: make(chan loopHandback, 1)}
+	return &loopClient{c: c, proto: c.proto, back: make(chan proxy.Handback, 1)}
 }
 
 // loopUpstream is an event loop's connection to the upstream: the commands
@@ -686,9 +670,9 @@ func (c *clientSession) serveInLoop() (served bool, err error) {
 	lc.FD = fd
 	c.in.r = lc
 	c.out.Reset(lc)
-	var hb loopHandback
+	var hb proxy.Handback
 	if !l.post(loopRequest{kind: reqAdopt, lc: lc}) {
-		hb = loopHandback{fd: fd}
+		hb = proxy.Handback{FD: fd}
 	} else {
 		select {
 		case hb = <-lc.back:
@@ -700,27 +684,27 @@ func (c *clientSession) serveInLoop() (served bool, err error) {
 			hb = <-lc.back
 		}
 	}
-	if hb.fd < 0 {
-		return true, cmp.Or(context.Cause(c.s.Context()), hb.err)
+	if hb.FD < 0 {
+		return true, cmp.Or(context.Cause(c.s.Context()), hb.Err)
 	}
-	if err := c.s.AttachSocket(hb.fd); err != nil {
+	if err := c.s.AttachSocket(hb.FD); err != nil {
 		return true, err
 	}
 	conn := c.s.Conn()
 	c.in.r = conn
 	c.out.Reset(conn)
-	if len(hb.backlog) > 0 {
+	if len(hb.Backlog) > 0 {
 		c.mu.Lock()
-		_, _ = c.out.Write(hb.backlog)
+		_, _ = c.out.Write(hb.Backlog)
 		err := c.out.Flush()
 		c.mu.Unlock()
 		if err != nil {
 			return true, err
 		}
 	}
-	if hb.err != nil {
-		c.s.Close(hb.err)
-		return true, hb.err
+	if hb.Err != nil {
+		c.s.Close(hb.Err)
+		return true, hb.Err
 	}
 	return true, nil
 }
