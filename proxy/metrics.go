@@ -162,6 +162,12 @@ func (m *Metrics) UpstreamConnections(protocol, state string, n int) {
 	m.upstreamConns.WithLabelValues(protocol, state).Set(float64(n))
 }
 
+// UpstreamConnectionsGauge is the series UpstreamConnections sets, bound
+// once for a caller that reports on its hot path.
+func (m *Metrics) UpstreamConnectionsGauge(protocol, state string) prometheus.Gauge {
+	return m.upstreamConns.WithLabelValues(protocol, state)
+}
+
 // RequestMetrics are the per-request series of one session, bound once at
 // authentication so the hot path does no label lookups.
 type RequestMetrics struct {

@@ -50,6 +50,7 @@ type clientSession struct {
 	// session (TenantSigner).
 	signature string
 	params    map[string]string // startup parameters, applied on every server connection
+	paramsKey string            // paramsKey(params)
 	req       *proxy.RequestMetrics
 	// started is when the message being handled arrived.
 	started time.Time
@@ -358,7 +359,7 @@ func (c *clientSession) applyEffects(srv *ServerConn, e Effect) {
 	}
 	if e&EffectReset != 0 {
 		srv.tenant = ""
-		srv.applied = map[string]string{} // every parameter is at its default: applied again
+		srv.applied, srv.appliedKey = map[string]string{}, "" // every parameter is at its default: applied again
 	}
 	if e&EffectDeallocate != 0 {
 		// The client's named statements are gone too, as in PostgreSQL.

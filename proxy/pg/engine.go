@@ -142,7 +142,7 @@ func (e *Engine) Serve(s *proxy.Session) error {
 		return err
 	}
 	c := &clientSession{
-		e: e, s: s, rd: st.rd, tenant: s.Tenant(), params: st.params, req: s.Requests(),
+		e: e, s: s, rd: st.rd, tenant: s.Tenant(), params: st.params, paramsKey: paramsKey(st.params), req: s.Requests(),
 		w: bufio.NewWriterSize(s.Conn(), 32<<10), stmts: map[string]*clientStmt{}, portals: map[string]*Verdict{},
 		transactionPooling: !e.opts.SessionPooling,
 	}

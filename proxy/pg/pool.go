@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tenantgate/tenantgate/proxy"
 )
@@ -48,6 +49,9 @@ type Pool struct {
 	yield       func()
 	slotWaiters atomic.Int32
 	loopIdle    atomic.Int32 // idle connections an event loop keeps
+	// idleGauge and activeGauge are the pool's series of
+	// tenantgate_upstream_connections; nil without metrics.
+	idleGauge, activeGauge prometheus.Gauge
 
 	mu     sync.Mutex
 	idle   []*ServerConn
@@ -74,6 +78,10 @@ func NewPool(opts PoolOptions) (*Pool, error) {
 	}
 	p := &Pool{opts: opts, config: cfg, tokens: make(chan struct{}, opts.Size),
 		known: newPreparedSet(), stop: make(chan struct{})}
+	if opts.Metrics != nil {
+		p.idleGauge = opts.Metrics.UpstreamConnectionsGauge("postgres", "idle")
+		p.activeGauge = opts.Metrics.UpstreamConnectionsGauge("postgres", "active")
+	}
 	go p.maintain()
 	return p, nil
 }
@@ -351,15 +359,15 @@ func (p *Pool) ServerParams(ctx context.Context) (map[string]string, error) {
 }
 
 func (p *Pool) report() {
-	if p.opts.Metrics == nil {
+	if p.idleGauge == nil {
 		return
 	}
 	p.mu.Lock()
 	idle := len(p.idle)
 	p.mu.Unlock()
 	kept := int(p.loopIdle.Load()) // idle, but holding slots
-	p.opts.Metrics.UpstreamConnections("postgres", "idle", idle+kept)
-	p.opts.Metrics.UpstreamConnections("postgres", "active", len(p.tokens)-kept)
+	p.idleGauge.Set(float64(idle + kept))
+	p.activeGauge.Set(float64(len(p.tokens) - kept))
 }
 
 // Close closes the idle connections; held ones close when returned.

@@ -55,12 +55,15 @@ type ServerConn struct {
 	loop *eventLoop
 
 	// What the server session holds, as far as the proxy knows.
-	tenant   string            // tenant setting's value; "" = unknown
-	applied  map[string]string // client parameters applied (TimeZone, ...)
-	prepared map[string]bool   // server statement name -> ParseComplete seen
-	lastUse  map[string]uint64 // client statements (not the proxy's): last use, for eviction
-	uses     uint64
-	unnamed  *clientStmt // the statement in the unnamed slot
+	tenant  string            // tenant setting's value; "" = unknown
+	applied map[string]string // client parameters applied (TimeZone, ...)
+	// appliedKey is the paramsKey of the client whose parameters applied
+	// holds exactly; "" = not known to be any client's.
+	appliedKey string
+	prepared   map[string]bool   // server statement name -> ParseComplete seen
+	lastUse    map[string]uint64 // client statements (not the proxy's): last use, for eviction
+	uses       uint64
+	unnamed    *clientStmt // the statement in the unnamed slot
 }
 
 // pending is one message sent to the server (or a canned answer queued in
@@ -439,7 +442,7 @@ func (c *ServerConn) reset(dirty bool, timeout time.Duration) error {
 // forgetLocked drops what the proxy knew of the server session's state.
 func (c *ServerConn) forgetLocked() {
 	c.tenant = ""
-	c.applied = map[string]string{}
+	c.applied, c.appliedKey = map[string]string{}, ""
 	c.prepared = map[string]bool{}
 	c.lastUse = map[string]uint64{}
 	c.unnamed = nil

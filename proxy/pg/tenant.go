@@ -1,6 +1,11 @@
 package pg
 
 import (
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
 	"github.com/jackc/pgx/v5/pgproto3"
 )
 
@@ -40,6 +45,9 @@ func (c *clientSession) ensure(srv *ServerConn) bool {
 		srv.tenant = c.tenant
 		injected = true
 	}
+	if srv.appliedKey == c.paramsKey {
+		return injected // the parameters last applied are the client's
+	}
 	for name, value := range c.params {
 		if srv.applied[name] != value {
 			c.inject(srv, stmtSetConfig, name, value)
@@ -54,7 +62,23 @@ func (c *clientSession) ensure(srv *ServerConn) bool {
 			injected = true
 		}
 	}
+	srv.appliedKey = c.paramsKey
 	return injected
+}
+
+// paramsKey is a text that equals another's exactly when the two sets of
+// startup parameters do; never "" (which marks a server connection's
+// parameters as unknown).
+func paramsKey(params map[string]string) string {
+	names := slices.Sorted(maps.Keys(params))
+	var b strings.Builder
+	b.WriteByte('p')
+	for _, name := range names {
+		b.WriteString(strconv.Quote(name))
+		b.WriteByte('=')
+		b.WriteString(strconv.Quote(params[name]))
+	}
+	return b.String()
 }
 
 // inject runs one of the proxy's statements with params on srv.
