@@ -63,8 +63,11 @@ type Listener struct {
 	active   atomic.Int64
 	sessions sync.WaitGroup
 	draining chan struct{}
-	drain    sync.Once
-	open     *SessionTable // this listener's own sessions, for the forced close
+	// drained is done once draining is: Session.OnDrain.
+	drained    context.Context
+	endDrained context.CancelFunc
+	drain      sync.Once
+	open       *SessionTable // this listener's own sessions, for the forced close
 }
 
 var nextSessionID atomic.Uint64
@@ -82,7 +85,9 @@ func Listen(cfg ListenerConfig, engine Engine, deps Deps) (*Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s listener on %s: %w", cfg.Protocol, cfg.Address, err)
 	}
-	return &Listener{cfg: cfg, engine: engine, deps: deps, ln: ln, draining: make(chan struct{}), open: NewSessionTable()}, nil
+	drained, endDrained := context.WithCancel(context.Background())
+	return &Listener{cfg: cfg, engine: engine, deps: deps, ln: ln, draining: make(chan struct{}),
+		drained: drained, endDrained: endDrained, open: NewSessionTable()}, nil
 }
 
 // Protocol is the listener's protocol label.
@@ -222,6 +227,7 @@ func (l *Listener) handshakeEnded(s *Session, err error) {
 func (l *Listener) Shutdown(ctx context.Context) error {
 	l.drain.Do(func() {
 		close(l.draining)
+		l.endDrained()
 		_ = l.ln.Close()
 	})
 	done := make(chan struct{})

@@ -78,6 +78,11 @@ func (s *Session) Context() context.Context { return s.ctx }
 // session at the next point where no request is in flight.
 func (s *Session) Draining() <-chan struct{} { return s.l.draining }
 
+// OnDrain calls f, in a goroutine of its own, once the listener starts
+// draining; stop cancels that if it has not started. Unlike waiting on
+// Draining, it costs no goroutine until then.
+func (s *Session) OnDrain(f func()) (stop func() bool) { return context.AfterFunc(s.l.drained, f) }
+
 // TLSAvailable reports whether StartTLS can succeed.
 func (s *Session) TLSAvailable() bool { return s.l.cfg.TLS != nil }
 

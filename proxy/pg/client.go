@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -119,6 +120,7 @@ func (c *clientSession) upstreamLost(err error) {
 // serve runs the message loop until the client leaves.
 func (c *clientSession) serve() error {
 	defer c.end()
+	defer c.s.OnDrain(c.interruptIfIdle)()
 	for {
 		if c.loopable() {
 			if err := c.serveInLoop(); err != nil {
@@ -127,6 +129,9 @@ func (c *clientSession) serve() error {
 		}
 		typ, frame, body, err := c.rd.next()
 		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) && c.draining() {
+				return proxy.ErrShuttingDown
+			}
 			return err
 		}
 		if err := c.writeErr(); err != nil {
@@ -163,6 +168,25 @@ func (c *clientSession) serve() error {
 			}
 		default:
 		}
+	}
+}
+
+// interruptIfIdle stops the wait for the client's next message when the
+// proxy starts draining and the session holds no server connection: it then
+// ends at once (57P01) instead of when the client next sends something. A
+// session in a transaction ends when the transaction does (serve).
+func (c *clientSession) interruptIfIdle() {
+	if c.server.Load() == nil {
+		_ = c.s.Conn().SetReadDeadline(time.Now())
+	}
+}
+
+func (c *clientSession) draining() bool {
+	select {
+	case <-c.s.Draining():
+		return true
+	default:
+		return false
 	}
 }
 

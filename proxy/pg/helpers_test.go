@@ -49,6 +49,7 @@ type pgEnv struct {
 	addr     string
 	engine   *Engine
 	proxy    *proxytest.Env
+	listener *proxy.Listener
 }
 
 func (e *pgEnv) auditLog() string { return e.proxy.AuditLog() }
@@ -111,7 +112,7 @@ func newPGEnvTLS(t *testing.T, configure func(*Options), tlsConfig *tls.Config) 
 	t.Cleanup(engine.Close) // runs after the listener's shutdown, registered below
 	l := env.proxy.Listen(t, proxy.ListenerConfig{Protocol: "postgres", TLSMode: proxy.TLSNegotiated, TLS: tlsConfig,
 		MaxConnections: 100, HandshakeTimeout: 5 * time.Second}, engine)
-	env.addr = l.Addr().String()
+	env.addr, env.listener = l.Addr().String(), l
 	return env
 }
 

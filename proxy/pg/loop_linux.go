@@ -655,7 +655,7 @@ func (l *eventLoop) settle() {
 			continue
 		}
 		if lc.draining && srv == nil {
-			l.handBack(lc, nil)
+			l.handBack(lc, proxy.ErrShuttingDown)
 			continue
 		}
 		l.setInterest(lc)
@@ -800,16 +800,8 @@ func (l *eventLoop) stop() {
 // loopable reports whether the session can go to the event loop: between
 // transactions of transaction pooling, with nothing buffered either way.
 func (c *clientSession) loopable() bool {
-	if c.e.loop == nil || c.noLoop || !c.transactionPooling || c.pinned || c.skipping || c.unsynced ||
-		c.server.Load() != nil || c.rd.buffered() || len(c.out) > 0 {
-		return false
-	}
-	select {
-	case <-c.s.Draining():
-		return false
-	default:
-		return true
-	}
+	return c.e.loop != nil && !c.noLoop && c.transactionPooling && !c.pinned && !c.skipping && !c.unsynced &&
+		c.server.Load() == nil && !c.rd.buffered() && len(c.out) == 0 && !c.draining()
 }
 
 // serveInLoop hands the session to the event loop and waits until the loop
@@ -863,6 +855,9 @@ func (c *clientSession) serveInLoop() error {
 	c.wmu.Unlock()
 	if len(hb.Backlog) > 0 {
 		c.write(hb.Backlog, true)
+	}
+	if errors.Is(hb.Err, proxy.ErrShuttingDown) {
+		return hb.Err // Serve tells the client (57P01)
 	}
 	if hb.Err != nil {
 		c.s.Close(hb.Err)

@@ -4,6 +4,8 @@ package pg
 
 import (
 	"context"
+	"errors"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -11,6 +13,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/tenantgate/tenantgate/internal/proxytest"
 )
 
 // backends counts the proxy's server connections, as the server sees them.
@@ -172,4 +177,65 @@ func TestEventLoopLargeMessages(t *testing.T) {
 	if got := queryStrings(t, env.client(tenantB), "SELECT name FROM items"); len(got) != 0 {
 		t.Fatalf("B sees %d rows", len(got))
 	}
+}
+
+// A session served by the loop ends when its token expires, as one served
+// by its goroutine does: the connection is closed and the end audited.
+func TestSessionEndsAtTokenExpiry(t *testing.T) {
+	eachServingMode(t, func(t *testing.T, mode func(*Options)) {
+		env := newPGEnv(t, withMode(nil, mode))
+		u, err := url.Parse(env.url(tenantA))
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.User = url.UserPassword("app", proxytest.TokenFor(t, tenantA, 1500*time.Millisecond))
+		c := connect(t, u.String())
+		mustExec(t, c, "INSERT INTO items (id, name) VALUES (1, 'a')")
+		time.Sleep(2500 * time.Millisecond)
+		if _, err := c.Exec(context.Background(), "SELECT 1"); err == nil {
+			t.Fatal("a statement ran after the token expired")
+		}
+		waitFor(t, "the session end in the audit log", func() bool { return strings.Contains(env.auditLog(), "expired") })
+		if got := names(t, env.client(tenantA)); !slices.Equal(got, []string{"a"}) {
+			t.Fatalf("A sees %v", got)
+		}
+	})
+}
+
+// Draining ends an idle session at once (FATAL 57P01) and lets a session in
+// a transaction finish it first, in the loop as on the goroutines.
+func TestDrainEndsSessionsBetweenTransactions(t *testing.T) {
+	eachServingMode(t, func(t *testing.T, mode func(*Options)) {
+		env := newPGEnv(t, withMode(nil, mode))
+		ctx := context.Background()
+		idle, busy := env.client(tenantA), env.client(tenantB)
+		mustExec(t, idle, "INSERT INTO items (id, name) VALUES (1, 'a')")
+		tx, err := busy.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustExecTx(t, tx, "INSERT INTO items (id, name) VALUES (1, 'b')")
+		shutdown := make(chan error, 1)
+		go func() {
+			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			shutdown <- env.listener.Shutdown(sctx)
+		}()
+		time.Sleep(300 * time.Millisecond)
+		var pe *pgconn.PgError
+		if _, err := idle.Exec(ctx, "SELECT 1"); !errors.As(err, &pe) || pe.Code != "57P01" {
+			t.Fatalf("idle session after the drain began: %v, want FATAL 57P01", err)
+		}
+		mustExecTx(t, tx, "INSERT INTO items (id, name) VALUES (2, 'b')")
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatalf("commit during the drain: %v", err)
+		}
+		if err := <-shutdown; err != nil {
+			t.Fatalf("shutdown: %v", err)
+		}
+		rows := env.allRows()
+		if !slices.Equal(rows, []string{"acme:a", "globex:b", "globex:b"}) {
+			t.Fatalf("rows %v", rows)
+		}
+	})
 }
