@@ -173,6 +173,10 @@ type Postgres struct {
 	TenantSetting  string    `yaml:"tenant_setting"`  // default app.tenant_id
 	DDL            string    `yaml:"ddl"`             // refuse (default) or allow
 	AllowUnsafe    bool      `yaml:"allow_unsafe"`    // start despite a critical pg audit finding
+	// EventLoop (default true) lets an event loop serve transaction pooling
+	// (Linux, plaintext upstream); false serves every session from its own
+	// goroutine.
+	EventLoop *bool `yaml:"event_loop"`
 	// TenantSignature turns on hardened mode: the proxy also sets an HMAC
 	// of the tenant id, which the policies check (docs/postgres.md).
 	TenantSignature *TenantSignature `yaml:"tenant_signature"`
@@ -193,7 +197,14 @@ type Redis struct {
 	// UpstreamConnections is how many upstream connections per protocol
 	// version the sessions share, each served by its own event loop; default 1.
 	UpstreamConnections int `yaml:"upstream_connections"`
+	// EventLoop (default true) lets event loops serve the sessions that need
+	// only a shared connection (Linux, plaintext upstream); false serves
+	// every session from its own goroutine.
+	EventLoop *bool `yaml:"event_loop"`
 }
+
+// On reports whether an optional switch that defaults to true is on.
+func On(b *bool) bool { return b == nil || *b }
 
 // RateLimit is a per-tenant request rate limit.
 type RateLimit struct {

@@ -32,6 +32,9 @@ func TestParseFullExample(t *testing.T) {
 	if cfg.Postgres.PoolMode != "transaction" || cfg.Postgres.TenantSetting != "app.tenant_id" || cfg.Redis.KeyPrefix != "t:{tenant}:" || cfg.Redis.UpstreamConnections != 1 {
 		t.Errorf("engine defaults not applied: %+v %+v", cfg.Postgres, cfg.Redis)
 	}
+	if !On(cfg.Postgres.EventLoop) || On(cfg.Redis.EventLoop) {
+		t.Errorf("event_loop: postgres %v (default), redis %v (false in the file)", On(cfg.Postgres.EventLoop), On(cfg.Redis.EventLoop))
+	}
 	if ts := cfg.Postgres.TenantSignature; ts == nil || ts.Setting != "app.tenant_sig" || string(ts.Key) != testSecret+"-signing" {
 		t.Errorf("postgres.tenant_signature = %+v, want the key and the default setting", ts)
 	}

@@ -62,7 +62,8 @@ func engineFor(protocol string) engineFactory {
 func newRedisEngine(ctx context.Context, cfg *config.Config, deps proxy.Deps) (proxy.Engine, proxy.TLSMode, error) {
 	opts := redisproxy.Options{
 		Upstream: string(cfg.Redis.Upstream), KeyPrefix: cfg.Redis.KeyPrefix,
-		UpstreamConnections: cfg.Redis.UpstreamConnections, Log: deps.Log, Metrics: deps.Metrics,
+		UpstreamConnections: cfg.Redis.UpstreamConnections, NoEventLoop: !config.On(cfg.Redis.EventLoop),
+		Log: deps.Log, Metrics: deps.Metrics,
 	}
 	if rl := cfg.Redis.RateLimit; rl != nil {
 		opts.RateLimit = &redisproxy.RateLimit{RequestsPerSecond: rl.RequestsPerSecond, Burst: rl.Burst, Shared: string(rl.Shared)}
@@ -118,7 +119,7 @@ func newPostgresEngine(ctx context.Context, cfg *config.Config, deps proxy.Deps)
 		Upstream: string(p.Upstream), Databases: p.Databases, RequireTLS: p.RequireTLS,
 		SessionPooling: p.PoolMode == "session", PoolSize: p.PoolSize, MinIdle: p.MinIdle, MaxLifetime: p.MaxLifetime.D(),
 		ConnectTimeout: p.ConnectTimeout.D(), PoolTimeout: p.PoolTimeout.D(), TenantSetting: p.TenantSetting,
-		AllowDDL: p.DDL == "allow", Signer: signer, Metrics: deps.Metrics, Log: deps.Log,
+		AllowDDL: p.DDL == "allow", Signer: signer, NoEventLoop: !config.On(p.EventLoop), Metrics: deps.Metrics, Log: deps.Log,
 	})
 	if err != nil {
 		return nil, 0, err
