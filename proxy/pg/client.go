@@ -71,6 +71,9 @@ type clientSession struct {
 	// client's messages are ignored up to its Sync, as PostgreSQL does.
 	skipping bool
 
+	// checked is the verdict of the Query message being handled, when the
+	// event loop looked it up already (admitInLoop).
+	checked *Verdict
 	// lc is the client's socket while the engine's event loop serves the
 	// session (loop_linux.go); noLoop: it cannot (TLS, or the loop failed).
 	lc     *loopClient
@@ -323,7 +326,10 @@ func (c *clientSession) query(frame, body []byte) error {
 	if end < 0 {
 		return fatal("08P01", "tenantgate: malformed Query message")
 	}
-	v := c.e.cache.CheckBytes(body[:end])
+	v := c.checked
+	if c.checked = nil; v == nil {
+		v = c.e.cache.CheckBytes(body[:end])
+	}
 	if v.Refusal != nil {
 		if v.IfNotExists != nil {
 			if done, err := c.answerIfExists(v.IfNotExists); done || err != nil {

@@ -407,6 +407,7 @@ func (c *clientSession) admitInLoop(typ byte, body []byte) bool {
 			return false // malformed: the goroutine answers it
 		}
 		v := c.e.cache.CheckBytes(body[:end])
+		c.checked = v // query uses it: one lookup per statement
 		if v.Refusal != nil {
 			return v.IfNotExists == nil // answered from the catalog, on a connection of its own
 		}
