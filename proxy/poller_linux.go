@@ -18,6 +18,21 @@ type Handback struct {
 	Err     error
 }
 
+// AwaitHandback waits, in the session's goroutine, for its event loop to
+// hand it back on back. When the session is closed or its listener starts
+// draining first, it tells the loop (drop, drain) and waits on.
+func (s *Session) AwaitHandback(back <-chan Handback, drop, drain func()) Handback {
+	select {
+	case hb := <-back:
+		return hb
+	case <-s.Context().Done():
+		drop()
+	case <-s.Draining():
+		drain()
+	}
+	return <-back
+}
+
 var (
 	// ErrIdle ends a session that sent nothing for the idle timeout while
 	// an event loop served it.

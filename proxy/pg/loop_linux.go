@@ -828,19 +828,13 @@ func (c *clientSession) serveInLoop() error {
 	c.wmu.Lock()
 	c.w.Reset(lc)
 	c.wmu.Unlock()
-	var hb proxy.Handback
-	if !l.post(loopRequest{kind: reqAdopt, lc: lc}) {
-		hb = proxy.Handback{FD: fd}
+	hb := proxy.Handback{FD: fd}
+	if l.post(loopRequest{kind: reqAdopt, lc: lc}) {
+		hb = c.s.AwaitHandback(lc.back,
+			func() { l.post(loopRequest{kind: reqDrop, lc: lc}) },
+			func() { l.post(loopRequest{kind: reqDrain, lc: lc}) })
 	} else {
-		select {
-		case hb = <-lc.back:
-		case <-c.s.Context().Done():
-			l.post(loopRequest{kind: reqDrop, lc: lc})
-			hb = <-lc.back
-		case <-c.s.Draining():
-			l.post(loopRequest{kind: reqDrain, lc: lc})
-			hb = <-lc.back
-		}
+		c.noLoop = true // the loop has stopped
 	}
 	c.lc = nil
 	if hb.FD < 0 {

@@ -670,19 +670,13 @@ func (c *clientSession) serveInLoop() (served bool, err error) {
 	lc.FD = fd
 	c.in.r = lc
 	c.out.Reset(lc)
-	var hb proxy.Handback
-	if !l.post(loopRequest{kind: reqAdopt, lc: lc}) {
-		hb = proxy.Handback{FD: fd}
+	hb := proxy.Handback{FD: fd}
+	if l.post(loopRequest{kind: reqAdopt, lc: lc}) {
+		hb = c.s.AwaitHandback(lc.back,
+			func() { l.post(loopRequest{kind: reqDrop, lc: lc}) },
+			func() { l.post(loopRequest{kind: reqRelease, lc: lc}) })
 	} else {
-		select {
-		case hb = <-lc.back:
-		case <-c.s.Context().Done():
-			l.post(loopRequest{kind: reqDrop, lc: lc})
-			hb = <-lc.back
-		case <-c.s.Draining():
-			l.post(loopRequest{kind: reqRelease, lc: lc})
-			hb = <-lc.back
-		}
+		c.noLoop = true // the loop has stopped
 	}
 	if hb.FD < 0 {
 		return true, cmp.Or(context.Cause(c.s.Context()), hb.Err)
