@@ -8,8 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/tenantgate/tenantgate/internal/testutil"
 	"github.com/tenantgate/tenantgate/policy"
 )
 
@@ -35,11 +36,11 @@ func TestAuthenticatedSessionIsScopedToItsTenant(t *testing.T) {
 	if got := g.do("GET k"); got != "globex:GET k" {
 		t.Errorf("globex got %q", got)
 	}
-	waitFor(t, "both tenants in the session table", func() bool { return len(e.sessions.Tenants()) == 2 })
-	if got := testutil.ToFloat64(e.metrics.connectionsTotal.WithLabelValues("redis", ConnAccepted)); got != 2 {
+	testutil.WaitFor(t, "both tenants in the session table", func() bool { return len(e.sessions.Tenants()) == 2 })
+	if got := promtest.ToFloat64(e.metrics.connectionsTotal.WithLabelValues("redis", ConnAccepted)); got != 2 {
 		t.Errorf("connections_total{accepted} = %v, want 2", got)
 	}
-	if got := testutil.ToFloat64(e.metrics.requestsTotal.WithLabelValues("redis", OutcomeForwarded)); got != 2 {
+	if got := promtest.ToFloat64(e.metrics.requestsTotal.WithLabelValues("redis", OutcomeForwarded)); got != 2 {
 		t.Errorf("requests_total{forwarded} = %v, want 2", got)
 	}
 }
@@ -62,7 +63,7 @@ func TestRefusedCredentialsAreCountedAndAudited(t *testing.T) {
 		t.Errorf("unauthenticated GET = %q", got)
 	}
 	for _, reason := range []string{"malformed", "unknown_tenant", "suspended_tenant"} {
-		if got := testutil.ToFloat64(e.metrics.authFailuresTotal.WithLabelValues("redis", reason)); got != 1 {
+		if got := promtest.ToFloat64(e.metrics.authFailuresTotal.WithLabelValues("redis", reason)); got != 1 {
 			t.Errorf("auth_failures_total{%s} = %v, want 1", reason, got)
 		}
 		if !strings.Contains(e.auditLog(), `"kind":"auth_failure","protocol":"redis"`) || !strings.Contains(e.auditLog(), `"reason":"`+reason+`"`) {
@@ -76,8 +77,8 @@ func TestRefusedCredentialsAreCountedAndAudited(t *testing.T) {
 		t.Error("audit log lacks the refused statement's digest")
 	}
 	_ = c.conn.Close()
-	waitFor(t, "connection result auth_failed", func() bool {
-		return testutil.ToFloat64(e.metrics.connectionsTotal.WithLabelValues("redis", ConnAuthFailed)) == 1
+	testutil.WaitFor(t, "connection result auth_failed", func() bool {
+		return promtest.ToFloat64(e.metrics.connectionsTotal.WithLabelValues("redis", ConnAuthFailed)) == 1
 	})
 }
 
@@ -92,7 +93,7 @@ func TestReauthenticationSwitchesTenant(t *testing.T) {
 	if got := c.do("GET k"); got != "globex:GET k" {
 		t.Errorf("after re-AUTH got %q, want the new tenant", got)
 	}
-	waitFor(t, "only globex listed", func() bool {
+	testutil.WaitFor(t, "only globex listed", func() bool {
 		ts := e.sessions.Tenants()
 		return len(ts) == 1 && ts[0] == "globex"
 	})
@@ -111,8 +112,8 @@ func TestHandshakeTimeoutDropsSilentClients(t *testing.T) {
 	if !c.closedByServer(3 * time.Second) {
 		t.Fatal("a silent client was not dropped at the handshake deadline")
 	}
-	waitFor(t, "handshake_timeout refusal", func() bool {
-		return testutil.ToFloat64(e.metrics.refusalsTotal.WithLabelValues("redis", ReasonHandshakeTimeout)) == 1
+	testutil.WaitFor(t, "handshake_timeout refusal", func() bool {
+		return promtest.ToFloat64(e.metrics.refusalsTotal.WithLabelValues("redis", ReasonHandshakeTimeout)) == 1
 	})
 	// An authenticated client is not subject to the handshake deadline.
 	ok := dial(t, l)
@@ -145,8 +146,8 @@ func TestConnectionLimit(t *testing.T) {
 	if got := first.do("PING"); got != "acme:PING" {
 		t.Errorf("the connection within the limit broke: %q", got)
 	}
-	waitFor(t, "connection_limit refusal", func() bool {
-		return testutil.ToFloat64(e.metrics.refusalsTotal.WithLabelValues("redis", ReasonConnectionLimit)) == 1
+	testutil.WaitFor(t, "connection_limit refusal", func() bool {
+		return promtest.ToFloat64(e.metrics.refusalsTotal.WithLabelValues("redis", ReasonConnectionLimit)) == 1
 	})
 }
 
@@ -160,7 +161,7 @@ func TestTokenExpiryEndsSession(t *testing.T) {
 	if !c.closedByServer(5 * time.Second) {
 		t.Fatal("the session outlived its token")
 	}
-	waitFor(t, "expiry audited", func() bool {
+	testutil.WaitFor(t, "expiry audited", func() bool {
 		return strings.Contains(e.auditLog(), `"kind":"session_closed"`) && strings.Contains(e.auditLog(), `"reason":"expired"`)
 	})
 }
@@ -225,7 +226,7 @@ func TestSessionContextCause(t *testing.T) {
 	c := dial(t, l)
 	c.do("AUTH " + e.token("acme", time.Hour))
 	var s *Session
-	waitFor(t, "session listed", func() bool {
+	testutil.WaitFor(t, "session listed", func() bool {
 		e.sessions.mu.Lock()
 		defer e.sessions.mu.Unlock()
 		for _, x := range e.sessions.byID {

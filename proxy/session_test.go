@@ -3,6 +3,8 @@ package proxy
 import (
 	"testing"
 	"time"
+
+	"github.com/tenantgate/tenantgate/internal/testutil"
 )
 
 func TestDeferredExpiryAwaitsReauthentication(t *testing.T) {
@@ -13,7 +15,7 @@ func TestDeferredExpiryAwaitsReauthentication(t *testing.T) {
 		t.Fatalf("AUTH = %q", got)
 	}
 	c.do("DEFER")
-	waitFor(t, "the session to be marked expired", func() bool { return c.do("PING") == "ERR reauthenticate" })
+	testutil.WaitFor(t, "the session to be marked expired", func() bool { return c.do("PING") == "ERR reauthenticate" })
 	if got := c.do("AUTH " + e.token("globex", time.Hour)); got != "OK" {
 		t.Fatalf("re-AUTH = %q", got)
 	}
@@ -34,7 +36,7 @@ func TestDeauthenticateLeavesTheTenant(t *testing.T) {
 	l := e.listen(ListenerConfig{HandshakeTimeout: 300 * time.Millisecond})
 	c := dial(t, l)
 	c.do("AUTH " + e.token("acme", time.Hour))
-	waitFor(t, "acme listed", func() bool { return len(e.sessions.Tenants()) == 1 })
+	testutil.WaitFor(t, "acme listed", func() bool { return len(e.sessions.Tenants()) == 1 })
 	if got := c.do("RESET"); got != "OK" {
 		t.Fatalf("RESET = %q", got)
 	}

@@ -122,9 +122,9 @@ type loopClient struct {
 	// (zero: it does not); timedOut: it waited pool_timeout in vain.
 	waitSince time.Time
 	timedOut  bool
-	// applying is the Sync ending the statements that apply the client's
-	// tenant; the client's message runs again once it is answered.
-	applying  *pending
+	// applying: the statements that apply the client's tenant are in
+	// flight; the client's message runs again once they are answered.
+	applying  bool
 	applyHold bool // the session's unsynced flag before applying
 	lastRead  time.Time
 }
@@ -352,7 +352,7 @@ func (l *eventLoop) clientEvent(lc *loopClient, events uint32, now time.Time) {
 // to the session's goroutine.
 func (l *eventLoop) serveClient(lc *loopClient, now time.Time) {
 	c := lc.c
-	if !lc.reading || lc.applying != nil || !lc.waitSince.IsZero() {
+	if !lc.reading || lc.applying || !lc.waitSince.IsZero() {
 		return
 	}
 	l.markDirty(lc)
@@ -481,15 +481,18 @@ func (l *eventLoop) unregister(srv *ServerConn) {
 // or releaseIfDone, on the loop's goroutine): straight to the client that
 // waited longest for one, or back to the pool.
 func (l *eventLoop) release(srv *ServerConn) {
-	if next := l.nextWaiter(); next != nil && !l.e.pool.expired(srv) {
-		srv.mu.Lock()
-		srv.owner = next.c
-		srv.mu.Unlock()
-		next.c.server.Store(srv)
-		l.ready = append(l.ready, next)
+	if l.e.pool.expired(srv) {
+		l.unregister(srv)
+		srv.onRelease(srv) // closes it
 		return
 	}
-	if l.e.pool.slotWaiters.Load() == 0 && !l.e.pool.expired(srv) {
+	if l.firstWaiter() != nil {
+		lc := l.popWaiter()
+		give(srv, lc.c)
+		l.ready = append(l.ready, lc)
+		return
+	}
+	if l.e.pool.slotWaiters.Load() == 0 {
 		l.idleServers = append(l.idleServers, srv)
 		l.e.pool.loopIdle.Add(1)
 		l.e.pool.report()
@@ -497,6 +500,14 @@ func (l *eventLoop) release(srv *ServerConn) {
 	}
 	l.unregister(srv)
 	srv.onRelease(srv)
+}
+
+// give makes c the owner of srv, which nobody owns.
+func give(srv *ServerConn, c *clientSession) {
+	srv.mu.Lock()
+	srv.owner = c
+	srv.mu.Unlock()
+	c.server.Store(srv)
 }
 
 // releaseIfDone releases srv if its owner, a client of the loop, is done
@@ -514,56 +525,48 @@ func (l *eventLoop) releaseIfDone(srv *ServerConn) {
 	}
 }
 
-// nextWaiter takes the client that waited longest for a server connection.
-func (l *eventLoop) nextWaiter() *loopClient {
+// firstWaiter is the client that has waited longest for a server
+// connection, nil when none waits; entries of clients that stopped waiting
+// (handed back) are dropped on the way.
+func (l *eventLoop) firstWaiter() *loopClient {
 	for len(l.waiting) > 0 {
-		lc := l.waiting[0]
-		l.waiting[0] = nil
-		l.waiting = l.waiting[1:]
-		if lc.reading && !lc.waitSince.IsZero() {
-			lc.waitSince = time.Time{}
-			l.waiters.Store(len(l.waiting) > 0)
+		if lc := l.waiting[0]; lc.reading && !lc.waitSince.IsZero() {
 			return lc
 		}
+		l.popWaiter()
 	}
-	l.waiters.Store(false)
 	return nil
+}
+
+// popWaiter takes the first client off the queue: it waits no longer.
+func (l *eventLoop) popWaiter() *loopClient {
+	lc := l.waiting[0]
+	l.waiting[0] = nil
+	l.waiting = l.waiting[1:]
+	lc.waitSince = time.Time{}
+	l.waiters.Store(len(l.waiting) > 0)
+	return lc
 }
 
 // serveWaiters gives free server connections to the clients waiting, in
 // order, and answers those that waited pool_timeout with an error.
 func (l *eventLoop) serveWaiters(now time.Time) {
-	for len(l.waiting) > 0 {
-		lc := l.waiting[0]
-		if !lc.reading || lc.waitSince.IsZero() {
-			l.waiting[0] = nil
-			l.waiting = l.waiting[1:]
-			continue
-		}
+	for lc := l.firstWaiter(); lc != nil; lc = l.firstWaiter() {
 		if now.Sub(lc.waitSince) >= l.e.pool.opts.WaitTimeout {
 			lc.timedOut = true
-		} else if srv, slotFree := l.acquire(lc.c.tenant); srv == nil {
-			if !slotFree {
-				break
-			}
+		} else if srv, slotFree := l.acquire(lc.c.tenant); srv != nil {
+			give(srv, lc.c)
+		} else if slotFree {
 			// A connection must be dialled: the session's goroutine does.
-			l.waiting[0] = nil
-			l.waiting = l.waiting[1:]
-			lc.waitSince = time.Time{}
+			l.popWaiter()
 			l.handBack(lc, nil)
 			continue
 		} else {
-			srv.mu.Lock()
-			srv.owner = lc.c
-			srv.mu.Unlock()
-			lc.c.server.Store(srv)
+			break
 		}
-		l.waiting[0] = nil
-		l.waiting = l.waiting[1:]
-		lc.waitSince = time.Time{}
+		l.popWaiter()
 		l.serveClient(lc, now)
 	}
-	l.waiters.Store(len(l.waiting) > 0)
 }
 
 func (l *eventLoop) serverEvent(srv *ServerConn, events uint32) {
@@ -652,7 +655,7 @@ func (l *eventLoop) settle() {
 			c.out = c.out[:0]
 		}
 		c.write(nil, true)
-		if lc.applying != nil && !l.applied(lc, srv) {
+		if lc.applying && !l.applied(lc, srv) {
 			continue
 		}
 		if lc.draining && srv == nil {
@@ -682,13 +685,13 @@ func (l *eventLoop) applied(lc *loopClient, srv *ServerConn) bool {
 			return true
 		}
 		if ok {
-			lc.applying = nil
+			lc.applying = false
 			c.unsynced = lc.applyHold
 			l.ready = append(l.ready, lc)
 			return true
 		}
 	}
-	lc.applying = nil
+	lc.applying = false
 	c.unsynced = lc.applyHold
 	pe := fatal("08006", "tenantgate: could not apply the tenant on the server connection")
 	c.write(pe.encode(nil), true)
@@ -701,7 +704,7 @@ func (l *eventLoop) applied(lc *loopClient, srv *ServerConn) bool {
 // connection keep up, output while answers wait for room in the socket.
 func (l *eventLoop) setInterest(lc *loopClient) {
 	var want uint32
-	if lc.reading && lc.applying == nil && lc.waitSince.IsZero() && lc.Backlog() < maxClientBacklog {
+	if lc.reading && !lc.applying && lc.waitSince.IsZero() && lc.Backlog() < maxClientBacklog {
 		want = unix.EPOLLIN
 		if srv := lc.c.server.Load(); srv != nil && srv.servedBy() == l && srv.nc.(*loopConn).Backlog() >= maxServerBacklog {
 			want = 0
@@ -749,10 +752,10 @@ func (l *eventLoop) handBack(lc *loopClient, err error) {
 	_ = l.p.Watch(&lc.LoopSocket, 0)
 	delete(l.clients, lc.FD)
 	lc.reading = false
-	if lc.applying != nil {
+	if lc.applying {
 		// The injected statements' answers are read by the session's
 		// goroutine with the rest; its message runs after them.
-		c.unsynced, lc.applying = lc.applyHold, nil
+		c.unsynced, lc.applying = lc.applyHold, false
 	}
 	if srv := c.server.Load(); srv != nil && srv.servedBy() == l && srv.brokenErr() == nil {
 		l.unregister(srv)

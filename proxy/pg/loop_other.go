@@ -7,7 +7,7 @@ package pg
 type eventLoop struct{}
 
 type loopClient struct {
-	applying  *pending
+	applying  bool
 	applyHold bool
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/tenantgate/tenantgate/internal/proxytest"
+	"github.com/tenantgate/tenantgate/internal/testutil"
 )
 
 // backends counts the proxy's server connections, as the server sees them.
@@ -27,17 +28,6 @@ func (e *pgEnv) backends() int {
 		e.t.Fatal(err)
 	}
 	return n
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // Between transactions the loop keeps the server connection (its pool slot
@@ -53,7 +43,7 @@ func TestEventLoopKeepsConnection(t *testing.T) {
 		mustExec(t, a, "INSERT INTO items (id, name) VALUES ($1, 'a')", i)
 		mustExec(t, b, "INSERT INTO items (id, name) VALUES ($1, 'b')", i)
 	}
-	waitFor(t, "the loop to keep the connection", func() bool { return env.engine.pool.loopIdle.Load() == 1 })
+	testutil.WaitFor(t, "the loop to keep the connection", func() bool { return env.engine.pool.loopIdle.Load() == 1 })
 	if n := env.backends(); n != 1 {
 		t.Fatalf("%d server connections, want 1", n)
 	}
@@ -75,7 +65,7 @@ func TestEventLoopKeptConnectionsYield(t *testing.T) {
 	env := newPGEnv(t, func(o *Options) { o.PoolSize = 1; o.PoolTimeout = 2 * time.Second })
 	a := env.client(tenantA)
 	mustExec(t, a, "INSERT INTO items (id, name) VALUES (1, 'a')")
-	waitFor(t, "the loop to keep the connection", func() bool { return env.engine.pool.loopIdle.Load() == 1 })
+	testutil.WaitFor(t, "the loop to keep the connection", func() bool { return env.engine.pool.loopIdle.Load() == 1 })
 	b := env.client(tenantB)
 	mustExec(t, b, "SET search_path = public") // pins B's session to a connection
 	if got := names(t, b); len(got) != 0 {
@@ -93,9 +83,9 @@ func TestEventLoopKeptConnectionEndedByServer(t *testing.T) {
 	env := newPGEnv(t, poolOf(1))
 	a := env.client(tenantA)
 	mustExec(t, a, "INSERT INTO items (id, name) VALUES (1, 'a')")
-	waitFor(t, "the loop to keep the connection", func() bool { return env.engine.pool.loopIdle.Load() == 1 })
+	testutil.WaitFor(t, "the loop to keep the connection", func() bool { return env.engine.pool.loopIdle.Load() == 1 })
 	mustExec(t, env.admin(), "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND usename <> current_user")
-	waitFor(t, "the loop to drop the ended connection", func() bool { return env.engine.pool.loopIdle.Load() == 0 })
+	testutil.WaitFor(t, "the loop to drop the ended connection", func() bool { return env.engine.pool.loopIdle.Load() == 0 })
 	if got := names(t, a); len(got) != 1 || got[0] != "a" {
 		t.Fatalf("A sees %v", got)
 	}
@@ -195,7 +185,7 @@ func TestSessionEndsAtTokenExpiry(t *testing.T) {
 		if _, err := c.Exec(context.Background(), "SELECT 1"); err == nil {
 			t.Fatal("a statement ran after the token expired")
 		}
-		waitFor(t, "the session end in the audit log", func() bool { return strings.Contains(env.auditLog(), "expired") })
+		testutil.WaitFor(t, "the session end in the audit log", func() bool { return strings.Contains(env.auditLog(), "expired") })
 		if got := names(t, env.client(tenantA)); !slices.Equal(got, []string{"a"}) {
 			t.Fatalf("A sees %v", got)
 		}
@@ -238,4 +228,39 @@ func TestDrainEndsSessionsBetweenTransactions(t *testing.T) {
 			t.Fatalf("rows %v", rows)
 		}
 	})
+}
+
+// A client waiting in the loop is served when the connection it waits for
+// is released past max_lifetime (closed, not handed over): the freed slot
+// lets it dial a new one.
+func TestEventLoopWaiterServedAfterExpiredRelease(t *testing.T) {
+	env := newPGEnv(t, func(o *Options) {
+		o.PoolSize = 1
+		o.PoolTimeout = 5 * time.Second
+		o.MaxLifetime = 200 * time.Millisecond
+	})
+	ctx := context.Background()
+	holder, waiter := env.client(tenantA), env.client(tenantB)
+	tx, err := holder.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustExecTx(t, tx, "INSERT INTO items (id, name) VALUES (1, 'a')")
+	done := make(chan error, 1)
+	go func() {
+		wctx, cancel := context.WithTimeout(ctx, 4*time.Second)
+		defer cancel()
+		_, err := waiter.Exec(wctx, "INSERT INTO items (id, name) VALUES (1, 'b')")
+		done <- err
+	}()
+	time.Sleep(400 * time.Millisecond) // the connection outlives max_lifetime
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("waiting client: %v", err)
+	}
+	if rows := env.allRows(); !slices.Equal(rows, []string{"acme:a", "globex:b"}) {
+		t.Fatalf("rows %v", rows)
+	}
 }

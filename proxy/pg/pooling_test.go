@@ -13,6 +13,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/tenantgate/tenantgate/internal/testutil"
 )
 
 func poolOf(size int) func(*Options) {
@@ -425,19 +427,9 @@ func TestPoolMaintenance(t *testing.T) {
 		}
 		return n
 	}
-	waitUntil := func(what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	waitUntil("min_idle connections", func() bool { return backends() == 2 })
+	testutil.WaitFor(t, "min_idle connections", func() bool { return backends() == 2 })
 	mustExec(t, env.admin(), "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND usename <> current_user")
-	waitUntil("replacement connections", func() bool { return backends() == 2 })
+	testutil.WaitFor(t, "replacement connections", func() bool { return backends() == 2 })
 	a := env.client(tenantA)
 	if got := tenantOf(t, a); got != tenantA {
 		t.Fatalf("tenant %q", got)

@@ -129,9 +129,8 @@ func (c *clientSession) applyTenant(srv *ServerConn, beforeQuery bool) error {
 	if c.lc != nil {
 		// The event loop cannot wait here: it runs the message again once
 		// the answers are in (loop_linux.go).
-		p := &pending{kind: 'S', swallow: true}
-		c.push(srv, p, []byte{'S', 0, 0, 0, 4})
-		c.lc.applying, c.lc.applyHold = p, c.unsynced
+		c.push(srv, &pending{kind: 'S', swallow: true}, []byte{'S', 0, 0, 0, 4})
+		c.lc.applying, c.lc.applyHold = true, c.unsynced
 		c.unsynced = true
 		srv.mu.Unlock()
 		return errApplying
