@@ -48,11 +48,10 @@ func startProxyWith(t *testing.T, cfg proxy.ListenerConfig, tenants ...string) *
 // eopts has none, and the metrics are set here).
 func startProxyOpts(t testing.TB, cfg proxy.ListenerConfig, eopts Options, tenants ...string) *testProxy {
 	t.Helper()
-	url := testutil.RedisURL(t)
 	ctx := context.Background()
 	env := proxytest.NewEnv(t, tenants...)
 	if eopts.Upstream == "" {
-		eopts.Upstream = url
+		eopts.Upstream = testutil.RedisURL(t)
 	}
 	eopts.Metrics = env.Deps.Metrics
 	engine, err := New(ctx, eopts)
@@ -64,7 +63,7 @@ func startProxyOpts(t testing.TB, cfg proxy.ListenerConfig, eopts Options, tenan
 	cfg.Protocol = "redis"
 	p.listener = p.env.Listen(t, cfg, engine)
 	p.addr = p.listener.Addr().String()
-	opts, err := goredis.ParseURL(url)
+	opts, err := goredis.ParseURL(eopts.Upstream)
 	if err != nil {
 		t.Fatal(err)
 	}

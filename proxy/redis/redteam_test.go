@@ -6,20 +6,27 @@ import (
 	"io"
 	"maps"
 	"net"
+	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/tenantgate/tenantgate/internal/testutil"
+	"github.com/tenantgate/tenantgate/proxy"
 )
 
 // TestRedteamCrossTenant sends tenant A's attacks on tenant B's keys through
 // the proxy: each may fail or succeed, but B's keys must stay as they were,
 // A's replies must not show B's values, and nothing may land outside A's
-// prefix.
+// prefix. The proxy's upstream is a database of its own (redteamDB), so that
+// the keys other test packages write to the shared server at the same time
+// cannot be mistaken for keys an attack made.
 func TestRedteamCrossTenant(t *testing.T) {
 	ids := tenants(2)
-	p := startProxy(t, ids...)
+	p := startProxyOpts(t, proxy.ListenerConfig{}, Options{Upstream: redisDBURL(t, redteamDB)}, ids...)
 	ctx := context.Background()
 	a, b := p.client(ids[0]), p.client(ids[1])
 	bk := func(k string) string { return "t:" + ids[1] + ":" + k }
@@ -30,6 +37,9 @@ func TestRedteamCrossTenant(t *testing.T) {
 	must[string](t)(b.XGroupCreate(ctx, "stream", "g", "0").Result())
 	must[int64](t)(a.GeoAdd(ctx, "src", &goredis.GeoLocation{Name: "m", Longitude: 13.36, Latitude: 38.11}).Result())
 	before := p.snapshot(ids[1])
+	if len(before) != 4 {
+		t.Fatalf("B's keys on the upstream: %d, want 4", len(before))
+	}
 	beforeAll := must[[]string](t)(p.upstream.Keys(ctx, "*").Result())
 
 	cases := [][]any{
@@ -103,6 +113,20 @@ func TestRedteamCrossTenant(t *testing.T) {
 			}
 		})
 	}
+}
+
+// redteamDB is the Redis database TestRedteamCrossTenant uses; no other test
+// uses it.
+const redteamDB = 13
+
+// redisDBURL is the test Redis server's URL with database db selected.
+func redisDBURL(t *testing.T, db int) string {
+	u, err := url.Parse(testutil.RedisURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + strconv.Itoa(db)
+	return u.String()
 }
 
 func contains(list []string, s string) bool {
