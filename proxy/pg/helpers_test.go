@@ -43,7 +43,7 @@ CREATE SEQUENCE counter;
 // pgEnv is a proxy in front of a fresh database with the schema above,
 // reached by the proxy as a non-owner NOBYPASSRLS role.
 type pgEnv struct {
-	t        *testing.T
+	t        testing.TB
 	adminURL string // superuser, the test database
 	database string
 	addr     string
@@ -54,13 +54,13 @@ type pgEnv struct {
 
 func (e *pgEnv) auditLog() string { return e.proxy.AuditLog() }
 
-func newPGEnv(t *testing.T, configure func(*Options)) *pgEnv {
+func newPGEnv(t testing.TB, configure func(*Options)) *pgEnv {
 	t.Helper()
 	return newPGEnvTLS(t, configure, nil)
 }
 
 // newPGEnvTLS is newPGEnv with a listener that answers SSLRequest with TLS.
-func newPGEnvTLS(t *testing.T, configure func(*Options), tlsConfig *tls.Config) *pgEnv {
+func newPGEnvTLS(t testing.TB, configure func(*Options), tlsConfig *tls.Config) *pgEnv {
 	t.Helper()
 	adminURL := testutil.NewPostgresDB(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -153,7 +153,7 @@ func (e *pgEnv) admin() *pgx.Conn {
 	return connect(e.t, e.adminURL)
 }
 
-func connect(t *testing.T, dsn string) *pgx.Conn {
+func connect(t testing.TB, dsn string) *pgx.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -165,7 +165,7 @@ func connect(t *testing.T, dsn string) *pgx.Conn {
 	return c
 }
 
-func mustExec(t *testing.T, c *pgx.Conn, sql string, args ...any) {
+func mustExec(t testing.TB, c *pgx.Conn, sql string, args ...any) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -12,7 +12,7 @@ import (
 // rawClient speaks the protocol message by message, to test orderings that
 // drivers produce only under particular timing.
 type rawClient struct {
-	t    *testing.T
+	t    testing.TB
 	conn net.Conn
 	fe   *pgproto3.Frontend
 }
