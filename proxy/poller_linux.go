@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sync"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -115,11 +116,24 @@ func (p *Poller[R]) Stop() []R {
 // loop's own work.
 const yieldEvery = 5 * time.Millisecond
 
-// Wait waits up to timeout milliseconds (-1: no limit) for events.
+// Wait waits up to timeout milliseconds (-1: no limit) for events. It
+// first looks for events without waiting, as a raw system call (see
+// ReadNonblock): a busy loop finds some, and only a wait that may block
+// pays for the runtime's bookkeeping.
 func (p *Poller[R]) Wait(events []unix.EpollEvent, timeout int) (int, error) {
 	if now := time.Now(); now.Sub(p.lastYield) >= yieldEvery {
 		p.lastYield = now
 		runtime.Gosched()
+	}
+	if len(events) == 0 {
+		return 0, nil
+	}
+	n, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(p.epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+	switch {
+	case errno != 0 && errno != unix.EINTR:
+		return 0, errno
+	case n > 0 || timeout == 0:
+		return int(n), nil
 	}
 	return unix.EpollWait(p.epfd, events, timeout)
 }
@@ -131,7 +145,7 @@ func (p *Poller[R]) IsWake(fd int) bool { return fd == p.wakefd }
 // Take returns the requests waiting.
 func (p *Poller[R]) Take() []R {
 	var buf [8]byte
-	_, _ = unix.Read(p.wakefd, buf[:])
+	_, _ = ReadNonblock(p.wakefd, buf[:])
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	reqs := p.inbox

@@ -503,7 +503,7 @@ type loopPending struct {
 
 func (l *eventLoop) writeUpstream(u *loopUpstream) {
 	for u.written < len(u.out) {
-		n, err := unix.Write(u.FD, u.out[u.written:])
+		n, err := proxy.WriteNonblock(u.FD, u.out[u.written:])
 		if err == unix.EINTR {
 			continue
 		}
@@ -553,7 +553,7 @@ func (l *eventLoop) readUpstream(u *loopUpstream) {
 		copy(grown, u.in[u.start:u.end])
 		u.in, u.start, u.end = grown, 0, pending
 	}
-	n, err := unix.Read(u.FD, u.in[u.end:])
+	n, err := proxy.ReadNonblock(u.FD, u.in[u.end:])
 	switch {
 	case err == unix.EAGAIN || err == unix.EINTR:
 		return

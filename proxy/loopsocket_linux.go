@@ -1,12 +1,41 @@
-//go:build unix
-
 package proxy
 
 import (
 	"io"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
+
+// ReadNonblock and WriteNonblock are read and write on a non-blocking
+// descriptor as raw system calls: without the Go runtime's bookkeeping
+// for a call that may block (entersyscall and exitsyscall), which costs
+// as much as the call itself on a small socket read. They must only be
+// used on descriptors in non-blocking mode, and by a goroutine that passes
+// through the scheduler now and then (the event loops yield in
+// Poller.Wait): a raw call cannot be preempted.
+func ReadNonblock(fd int, p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	n, _, errno := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), nil
+}
+
+// WriteNonblock: see ReadNonblock.
+func WriteNonblock(fd int, p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	n, _, errno := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), nil
+}
 
 // LoopSocket is a non-blocking socket descriptor owned by an engine's event
 // loop (see DetachFD), used as the source of a session's reader and the sink
@@ -23,7 +52,7 @@ type LoopSocket struct {
 // io.EOF at the end of the stream.
 func (s *LoopSocket) Read(p []byte) (int, error) {
 	for {
-		n, err := unix.Read(s.FD, p)
+		n, err := ReadNonblock(s.FD, p)
 		switch {
 		case err == unix.EINTR:
 			continue
@@ -48,7 +77,7 @@ func (s *LoopSocket) Write(p []byte) (int, error) {
 	}
 	done := 0
 	for done < len(p) {
-		n, err := unix.Write(s.FD, p[done:])
+		n, err := WriteNonblock(s.FD, p[done:])
 		if err == unix.EINTR {
 			continue
 		}
@@ -67,7 +96,7 @@ func (s *LoopSocket) Write(p []byte) (int, error) {
 // WriteBacklog writes what it can of the backlog; a failed write drops it.
 func (s *LoopSocket) WriteBacklog() {
 	for len(s.backlog) > 0 {
-		n, err := unix.Write(s.FD, s.backlog)
+		n, err := WriteNonblock(s.FD, s.backlog)
 		if err == unix.EINTR {
 			continue
 		}
