@@ -4,9 +4,13 @@
 # statement parsed by the guard), in one run, on throwaway servers on free
 # loopback ports.
 #
-#   bench/pg.sh [-T SECONDS] [-c "CLIENTS..."] [-M "MODES..."] [-w "WORKLOADS..."] [-s SCALE] [-p POOL]
+#   bench/pg.sh [-T SECONDS] [-c "CLIENTS..."] [-M "MODES..."] [-w "WORKLOADS..."] [-s SCALE] [-p POOL] [-r ROUNDS]
 #
-# Defaults: -T 10 -c "8 64" -M "simple prepared" -w "select rls" -s 5 -p 20.
+# Defaults: -T 10 -c "8 64" -M "simple prepared" -w "select rls" -s 5 -p 20 -r 1.
+# With -r, each workload, mode and client count runs ROUNDS times in a row,
+# every target once per round in an order that rotates from round to round
+# (a noisy neighbour hits the targets alike), and each figure printed is the
+# median over the rounds.
 # Workloads:
 #   select  pgbench -S (the built-in select-only script on pgbench_accounts)
 #   rls     a custom script: BEGIN; SELECT by key; UPDATE by key; END
@@ -33,12 +37,12 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
 
-duration=10 client_counts="8 64" modes="simple prepared" workloads="select rls" scale=5 pool=20
+duration=10 client_counts="8 64" modes="simple prepared" workloads="select rls" scale=5 pool=20 rounds=1
 usage() {
-	echo "usage: $0 [-T SECONDS] [-c \"CLIENTS...\"] [-M \"simple extended prepared\"] [-w \"select rls\"] [-s SCALE] [-p POOL]" >&2
+	echo "usage: $0 [-T SECONDS] [-c \"CLIENTS...\"] [-M \"simple extended prepared\"] [-w \"select rls\"] [-s SCALE] [-p POOL] [-r ROUNDS]" >&2
 	exit 2
 }
-while getopts T:c:M:w:s:p: opt; do
+while getopts T:c:M:w:s:p:r: opt; do
 	case $opt in
 	T) duration=$OPTARG ;;
 	c) client_counts=$OPTARG ;;
@@ -46,12 +50,13 @@ while getopts T:c:M:w:s:p: opt; do
 	w) workloads=$OPTARG ;;
 	s) scale=$OPTARG ;;
 	p) pool=$OPTARG ;;
+	r) rounds=$OPTARG ;;
 	*) usage ;;
 	esac
 done
 for m in $modes; do [[ $m =~ ^(simple|extended|prepared)$ ]] || usage; done
 for w in $workloads; do [[ $w =~ ^(select|rls)$ ]] || usage; done
-for n in $client_counts $duration $scale $pool; do [[ $n =~ ^[1-9][0-9]*$ ]] || usage; done
+for n in $client_counts $duration $scale $pool $rounds; do [[ $n =~ ^[1-9][0-9]*$ ]] || usage; done
 
 pgbin=$(tg_pg_bindir) || tg_die "PostgreSQL not installed: run scripts/install-deps.sh"
 for tool in pgbench psql go; do
@@ -285,6 +290,7 @@ run() {
 	tenantgate) pid=$tg_pid ;;
 	esac
 	out=$workdir/logs/$workload-$mode-$clients-$target
+	rm -rf "$out"
 	mkdir -p "$out"
 	[[ -z $pid ]] || cpu0=$(cpu_ticks "$pid")
 	if ! "${env[@]}" pgbench -n "${script[@]}" -M "$mode" -c "$clients" -j "$threads" -T "$duration" \
@@ -307,29 +313,54 @@ run() {
 	rm -f "$out"/tx.*
 }
 
-tg_log "pgbench -T $duration -j 2 (rls -M prepared: -j CLIENTS), clients: $client_counts, modes: $modes, workloads: $workloads"
+tg_log "pgbench -T $duration -j 2 (rls -M prepared: -j CLIENTS), clients: $client_counts, modes: $modes, workloads: $workloads, rounds: $rounds"
 tg_log "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); PgBouncer $pgb_version (prepared in transaction mode: $pgb_prepared)"
+targets=(direct pgbouncer tenantgate)
 for workload in $workloads; do
 	for mode in $modes; do
 		for clients in $client_counts; do
-			for target in direct pgbouncer tenantgate; do
-				if [[ $target == pgbouncer && $mode == prepared ]] && ! $pgb_prepared; then
-					continue
-				fi
-				tg_log "  $workload -M $mode -c $clients $target"
-				run "$workload" "$mode" "$clients" "$target"
+			for ((round = 0; round < rounds; round++)); do
+				for i in 0 1 2; do
+					target=${targets[(i + round) % 3]}
+					if [[ $target == pgbouncer && $mode == prepared ]] && ! $pgb_prepared; then
+						continue
+					fi
+					tg_log "  $workload -M $mode -c $clients $target (round $((round + 1)))"
+					run "$workload" "$mode" "$clients" "$target"
+				done
 			done
 		done
 	done
 done
+tg_log "load at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 
+# The median of each figure over the rounds (runs where pgbench failed, tps
+# 0, count only when every round failed).
 awk -F, '
-	{ key = $1 "," $2 "," $3; tps[key "," $4] = $5; p50[key "," $4] = $6; p99[key "," $4] = $7; cpu[key "," $4] = $8
-	  if (!seen[key]++) order[n++] = key }
+	function median(list,   v, m, i, j, x) {
+		m = split(substr(list, 2), v, " ")
+		for (i = 2; i <= m; i++) {
+			x = v[i] + 0
+			for (j = i - 1; j >= 1 && v[j] + 0 > x; j--) v[j + 1] = v[j]
+			v[j + 1] = x
+		}
+		return m % 2 ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2
+	}
+	{ key = $1 "," $2 "," $3; k = key "," $4
+	  if (!seen[key]++) order[n++] = key
+	  if (!(k in tpsl)) { tpsl[k] = ""; p50l[k] = ""; p99l[k] = ""; cpul[k] = "" }
+	  if ($5 > 0) { tpsl[k] = tpsl[k] " " $5; p50l[k] = p50l[k] " " $6; p99l[k] = p99l[k] " " $7; cpul[k] = cpul[k] " " $8 } }
+	END {
+		for (k in tpsl) {
+			if (tpsl[k] == "") { tps[k] = 0; continue }
+			tps[k] = median(tpsl[k]); p50[k] = median(p50l[k]); p99[k] = median(p99l[k]); cpu[k] = median(cpul[k])
+		}
+		print_table()
+	}
 	function lat(k) { return (k in tps) && tps[k] > 0 ? sprintf("%.3f / %.3f", p50[k] / 1000, p99[k] / 1000) : "n/a" }
 	function rate(k) { return (k in tps) && tps[k] > 0 ? sprintf("%.0f", tps[k]) : "n/a" }
-	function us(k) { return (k in tps) && tps[k] > 0 ? cpu[k] : "n/a" }
-	END {
+	function us(k) { return (k in tps) && tps[k] > 0 ? sprintf("%.0f", cpu[k]) : "n/a" }
+	function print_table(   i, k, d, b, g, r1, r2, add) {
 		printf "| workload | -M | clients | direct tps | pgbouncer tps | tenantgate tps | tenantgate/pgbouncer | tenantgate/direct | direct p50 / p99 ms | pgbouncer p50 / p99 ms | tenantgate p50 / p99 ms | tenantgate added p50 vs direct | pgbouncer CPU µs/tx | tenantgate CPU µs/tx |\n"
 		printf "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
 		for (i = 0; i < n; i++) {
