@@ -126,8 +126,18 @@ type loopClient struct {
 	// flight; the client's message runs again once they are answered.
 	applying  bool
 	applyHold bool // the session's unsynced flag before applying
-	lastRead  time.Time
+	// stirred: the client's socket became readable while its messages were
+	// held (waiting or applying). Its socket stays watched while they are
+	// held, which spares two epoll_ctl per wait, until it stirs: a level-
+	// triggered event for input the loop leaves unread would come back at
+	// every epoll_wait.
+	stirred  bool
+	lastRead time.Time
 }
+
+// held reports whether the client's messages wait: for a server
+// connection, or for its tenant to be applied.
+func (lc *loopClient) held() bool { return lc.applying || !lc.waitSince.IsZero() }
 
 // loopConn is a server connection's socket while the loop serves it. Only
 // Read, Write and Close work: the proxy's own statements (exec) run on
@@ -340,6 +350,9 @@ func (l *eventLoop) clientEvent(lc *loopClient, events uint32, now time.Time) {
 		lc.WriteBacklog()
 	}
 	if events&(unix.EPOLLIN|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+		if lc.held() {
+			lc.stirred = true
+		}
 		lc.armed = true
 		l.serveClient(lc, now)
 		lc.armed = false
@@ -352,9 +365,10 @@ func (l *eventLoop) clientEvent(lc *loopClient, events uint32, now time.Time) {
 // to the session's goroutine.
 func (l *eventLoop) serveClient(lc *loopClient, now time.Time) {
 	c := lc.c
-	if !lc.reading || lc.applying || !lc.waitSince.IsZero() {
+	if !lc.reading || lc.held() {
 		return
 	}
+	lc.stirred = false
 	l.markDirty(lc)
 	for {
 		typ, frame, body, ok, err := c.rd.tryNext()
@@ -700,11 +714,12 @@ func (l *eventLoop) applied(lc *loopClient, srv *ServerConn) bool {
 }
 
 // setInterest registers the events the loop wants for the client: input
-// while it serves the client's messages and both the client and its server
-// connection keep up, output while answers wait for room in the socket.
+// while it serves the client's messages (or holds them and the client did
+// not stir) and both the client and its server connection keep up, output
+// while answers wait for room in the socket.
 func (l *eventLoop) setInterest(lc *loopClient) {
 	var want uint32
-	if lc.reading && !lc.applying && lc.waitSince.IsZero() && lc.Backlog() < maxClientBacklog {
+	if lc.reading && !(lc.held() && lc.stirred) && lc.Backlog() < maxClientBacklog {
 		want = unix.EPOLLIN
 		if srv := lc.c.server.Load(); srv != nil && srv.servedBy() == l && srv.nc.(*loopConn).Backlog() >= maxServerBacklog {
 			want = 0

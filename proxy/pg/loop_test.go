@@ -9,11 +9,13 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/tenantgate/tenantgate/internal/proxytest"
 	"github.com/tenantgate/tenantgate/internal/testutil"
@@ -263,4 +265,46 @@ func TestEventLoopWaiterServedAfterExpiredRelease(t *testing.T) {
 	if rows := env.allRows(); !slices.Equal(rows, []string{"acme:a", "globex:b"}) {
 		t.Fatalf("rows %v", rows)
 	}
+}
+
+// A client that keeps sending while it waits for a server connection is
+// served in order once one is free, and the loop does not spin on its
+// unread input meanwhile (its socket stays readable: a level-triggered
+// event the loop ignored would come back at every epoll_wait).
+func TestEventLoopWaiterSendingMore(t *testing.T) {
+	env := newPGEnv(t, func(o *Options) { o.PoolSize = 1; o.PoolTimeout = 10 * time.Second })
+	ctx := context.Background()
+	holder := env.client(tenantA)
+	tx, err := holder.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustExecTx(t, tx, "INSERT INTO items (id, name) VALUES (100, 'held')")
+	c := env.raw(tenantB)
+	c.send(&pgproto3.Query{String: "INSERT INTO items (id, name) VALUES (1, 'first')"})
+	time.Sleep(100 * time.Millisecond) // it waits for the connection
+	c.send(&pgproto3.Query{String: "INSERT INTO items (id, name) VALUES (2, 'second')"})
+	before := processCPU(t)
+	time.Sleep(500 * time.Millisecond)
+	if used := processCPU(t) - before; used > 250*time.Millisecond {
+		t.Errorf("the process used %v of CPU in 500ms while a client waited", used)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		c.expect("CommandComplete", "ReadyForQuery")
+	}
+	if got := queryStrings(t, env.client(tenantB), "SELECT name FROM items ORDER BY id"); !slices.Equal(got, []string{"first", "second"}) {
+		t.Fatalf("globex sees %v", got)
+	}
+}
+
+// processCPU is the CPU time the test process has used.
+func processCPU(t *testing.T) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
