@@ -244,13 +244,6 @@ END;
 SQL
 
 clk_tck=$(getconf CLK_TCK)
-# cpu_ticks PID: user + system CPU time of PID so far, in clock ticks.
-cpu_ticks() {
-	local stat
-	stat=$(<"/proc/$1/stat") || return 1
-	stat=${stat##*) } # the command name may hold spaces; fields restart after it
-	awk '{ print $12 + $13 }' <<<"$stat"
-}
 tg_pid=${pids[0]}
 pgb_pid=$(<"$workdir/pgbouncer/pgbouncer.pid")
 
@@ -292,14 +285,14 @@ run() {
 	out=$workdir/logs/$workload-$mode-$clients-$target
 	rm -rf "$out"
 	mkdir -p "$out"
-	[[ -z $pid ]] || cpu0=$(cpu_ticks "$pid")
+	[[ -z $pid ]] || cpu0=$(tg_cpu_ticks "$pid")
 	if ! "${env[@]}" pgbench -n "${script[@]}" -M "$mode" -c "$clients" -j "$threads" -T "$duration" \
 		--log --log-prefix="$out/tx" "${conn[@]}" bench >"$out/pgbench.out" 2>&1; then
 		tg_log "    pgbench failed: $(grep -m 3 -i -e error -e fatal "$out/pgbench.out" | tr '\n' ' ')"
 		echo "$workload,$mode,$clients,$target,0,0,0,0" >>"$workdir/results.csv"
 		return 0
 	fi
-	[[ -z $pid ]] || cpu1=$(cpu_ticks "$pid")
+	[[ -z $pid ]] || cpu1=$(tg_cpu_ticks "$pid")
 	tps=$(awk '/^tps = / { print $3; exit }' "$out/pgbench.out")
 	txs=$(awk -F': ' '/^number of transactions actually processed/ { print $2 + 0; exit }' "$out/pgbench.out")
 	cpu=$(((cpu1 - cpu0) * 1000000 / clk_tck / (txs > 0 ? txs : 1)))

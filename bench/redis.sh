@@ -8,9 +8,11 @@
 # Defaults: -n 100000 -c 50 -t set,get,lpush,lpop,mset, each at -P 1 and
 # -P 16, -r 3. Each round runs every target once, in an order that rotates
 # from round to round, so that a noisy neighbour hits the targets alike.
-# Prints the median requests per second per target over the rounds and the
-# ratios tenantgate/twemproxy and tenantgate/direct of the medians. Everything it starts is
-# stopped on exit. Needs redis-server and redis-benchmark (Debian
+# Each test runs as a redis-benchmark of its own. Prints the median requests
+# per second per target over the rounds, the ratios tenantgate/twemproxy and
+# tenantgate/direct of the medians, and the median CPU time each proxy used
+# per command (/proc/PID/stat around the test; Redis's and
+# redis-benchmark's are not in it). Everything it starts is stopped on exit. Needs redis-server and redis-benchmark (Debian
 # redis-server, redis-tools); installs nutcracker with apt-get if missing.
 set -euo pipefail
 
@@ -114,29 +116,36 @@ pids+=($!)
 token=$("$workdir/tenantgate" token --tenant bench --ttl 2h --config "$workdir/tenantgate.yaml")
 wait_ping "$tg_port" -a "$token"
 
-# bench TARGET PIPELINE: run redis-benchmark, append "target,P,TEST,rps" lines.
+clk_tck=$(getconf CLK_TCK)
+twem_pid=${pids[1]} tg_pid=${pids[2]}
+
+# bench TARGET PIPELINE TEST: run redis-benchmark, append
+# "target,P,TEST,rps,proxy_cpu_ns_per_command" to results.csv.
 bench() {
-	local target=$1 pipeline=$2 port auth=()
+	local target=$1 pipeline=$2 test=$3 port auth=() pid='' cpu0=0 cpu1=0 rps
 	case $target in
 	direct) port=$redis_port ;;
-	twemproxy) port=$twem_port ;;
-	tenantgate) port=$tg_port auth=(-a "$token") ;;
+	twemproxy) port=$twem_port pid=$twem_pid ;;
+	tenantgate) port=$tg_port auth=(-a "$token") pid=$tg_pid ;;
 	esac
 	redis-cli -p "$redis_port" flushall >/dev/null
-	redis-benchmark -h 127.0.0.1 -p "$port" "${auth[@]}" -q --csv -c "$clients" -n "$requests" \
-		-P "$pipeline" -t "$tests" 2>/dev/null |
-		awk -F'"' -v t="$target" -v p="$pipeline" 'NR > 1 && $2 != "" { split($2, name, " "); print t "," p "," name[1] "," $4 }' \
-			>>"$workdir/results.csv"
+	[[ -z $pid ]] || cpu0=$(tg_cpu_ticks "$pid")
+	rps=$(redis-benchmark -h 127.0.0.1 -p "$port" "${auth[@]}" -q --csv -c "$clients" -n "$requests" \
+		-P "$pipeline" -t "$test" 2>/dev/null | awk -F'"' 'NR > 1 && $2 != "" { print $4; exit }')
+	[[ -z $pid ]] || cpu1=$(tg_cpu_ticks "$pid")
+	echo "$target,$pipeline,${test^^},${rps:-0},$(((cpu1 - cpu0) * 1000000000 / clk_tck / requests))" >>"$workdir/results.csv"
 }
 
 tg_log "redis-benchmark -n $requests -c $clients -t $tests, at -P 1 and -P 16, $rounds rounds (machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
 targets=(direct twemproxy tenantgate)
 for round in $(seq "$rounds"); do
 	for pipeline in 1 16; do
-		for i in 0 1 2; do
-			target=${targets[$(((i + round) % 3))]}
-			tg_log "  round $round -P $pipeline $target"
-			bench "$target" "$pipeline"
+		for test in ${tests//,/ }; do
+			for i in 0 1 2; do
+				target=${targets[$(((i + round) % 3))]}
+				tg_log "  round $round -P $pipeline $test $target"
+				bench "$target" "$pipeline" "$test"
+			done
 		done
 	done
 done
@@ -144,21 +153,22 @@ tg_log "load at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # The median of each target, pipeline and test over the rounds.
 awk -F, '
-	{ key = $1 "," $2 "," $3; v[key, cnt[key]++] = $4; if (!seen[$2 "," $3]++) order[n++] = $2 "," $3 }
-	function median(key,   m, i, j, t, a) {
+	{ key = $1 "," $2 "," $3; i = cnt[key]++; v[key, i] = $4; c[key, i] = $5; if (!seen[$2 "," $3]++) order[n++] = $2 "," $3 }
+	function median(arr, key,   m, i, j, t, a) {
 		m = cnt[key]
 		if (m == 0) return 0
-		for (i = 0; i < m; i++) a[i] = v[key, i] + 0
+		for (i = 0; i < m; i++) a[i] = arr[key, i] + 0
 		for (i = 1; i < m; i++) for (j = i; j > 0 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
 		return m % 2 ? a[int(m/2)] : (a[m/2-1] + a[m/2]) / 2
 	}
 	END {
-		printf "| test | -P | direct | twemproxy | tenantgate | tenantgate/twemproxy | tenantgate/direct |\n"
-		printf "| --- | --- | ---: | ---: | ---: | ---: | ---: |\n"
+		printf "| test | -P | direct | twemproxy | tenantgate | tenantgate/twemproxy | tenantgate/direct | twemproxy CPU µs/cmd | tenantgate CPU µs/cmd |\n"
+		printf "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
 		for (i = 0; i < n; i++) {
 			split(order[i], k, ",")
-			d = median("direct," order[i]); w = median("twemproxy," order[i]); g = median("tenantgate," order[i])
-			printf "| %s | %s | %.0f | %.0f | %.0f | %s | %s |\n", k[2], k[1], d, w, g,
-				(w > 0 ? sprintf("%.2f", g / w) : "n/a"), (d > 0 ? sprintf("%.2f", g / d) : "n/a")
+			d = median(v, "direct," order[i]); w = median(v, "twemproxy," order[i]); g = median(v, "tenantgate," order[i])
+			printf "| %s | %s | %.0f | %.0f | %.0f | %s | %s | %.1f | %.1f |\n", k[2], k[1], d, w, g,
+				(w > 0 ? sprintf("%.2f", g / w) : "n/a"), (d > 0 ? sprintf("%.2f", g / d) : "n/a"),
+				median(c, "twemproxy," order[i]) / 1000, median(c, "tenantgate," order[i]) / 1000
 		}
 	}' "$workdir/results.csv"

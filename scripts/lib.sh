@@ -59,3 +59,12 @@ tg_dev_secret() {
 	TENANTGATE_JWT_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 	export TENANTGATE_JWT_SECRET
 }
+
+# tg_cpu_ticks PID: the user and system CPU time PID has used so far, in
+# clock ticks (getconf CLK_TCK per second).
+tg_cpu_ticks() {
+	local stat
+	stat=$(<"/proc/$1/stat") || return 1
+	stat=${stat##*) } # the command name may hold spaces; fields restart after it
+	awk '{ print $12 + $13 }' <<<"$stat"
+}
