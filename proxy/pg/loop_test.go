@@ -98,12 +98,7 @@ func TestEventLoopKeptConnectionEndedByServer(t *testing.T) {
 func TestEventLoopWaitersServed(t *testing.T) {
 	env := newPGEnv(t, func(o *Options) { o.PoolSize = 1; o.PoolTimeout = 5 * time.Second })
 	ctx := context.Background()
-	holder := env.client(tenantA)
-	tx, err := holder.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mustExecTx(t, tx, "INSERT INTO items (id, name) VALUES (100, 'held')")
+	tx := holdTheConnection(t, env)
 	tenants := []string{tenantA, tenantB, tenantA, tenantB, tenantB}
 	clients := make([]*pgx.Conn, len(tenants))
 	for i, tenant := range tenants {
@@ -274,12 +269,7 @@ func TestEventLoopWaiterServedAfterExpiredRelease(t *testing.T) {
 func TestEventLoopWaiterSendingMore(t *testing.T) {
 	env := newPGEnv(t, func(o *Options) { o.PoolSize = 1; o.PoolTimeout = 10 * time.Second })
 	ctx := context.Background()
-	holder := env.client(tenantA)
-	tx, err := holder.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mustExecTx(t, tx, "INSERT INTO items (id, name) VALUES (100, 'held')")
+	tx := holdTheConnection(t, env)
 	c := env.raw(tenantB)
 	c.send(&pgproto3.Query{String: "INSERT INTO items (id, name) VALUES (1, 'first')"})
 	time.Sleep(100 * time.Millisecond) // it waits for the connection
@@ -298,6 +288,19 @@ func TestEventLoopWaiterSendingMore(t *testing.T) {
 	if got := queryStrings(t, env.client(tenantB), "SELECT name FROM items ORDER BY id"); !slices.Equal(got, []string{"first", "second"}) {
 		t.Fatalf("globex sees %v", got)
 	}
+}
+
+// holdTheConnection starts a transaction of tenant A that holds the proxy's
+// only server connection (pool_size 1) until it ends; it has inserted the
+// row 'held'.
+func holdTheConnection(t *testing.T, env *pgEnv) pgx.Tx {
+	t.Helper()
+	tx, err := env.client(tenantA).Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustExecTx(t, tx, "INSERT INTO items (id, name) VALUES (100, 'held')")
+	return tx
 }
 
 // processCPU is the CPU time the test process has used.
