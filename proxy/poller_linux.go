@@ -112,8 +112,10 @@ func (p *Poller[R]) Stop() []R {
 // goroutine anew. A goroutine that has run for 10 ms without passing
 // through the scheduler is preempted by the runtime's monitor thread, which
 // then also takes its processor away at each of its system calls and keeps
-// waking every 20 µs to do so: on a busy loop that costs more CPU than the
-// loop's own work.
+// waking every 20 µs to do so: on a busy loop that costs about as much CPU
+// as the loop's own work. It is also when, with a single P (GOMAXPROCS=1),
+// a busy loop lets the process's other goroutines run: the loop's reads and
+// writes are raw system calls, which do not give the P up.
 const yieldEvery = 5 * time.Millisecond
 
 // Wait waits up to timeout milliseconds (-1: no limit) for events. It
