@@ -132,7 +132,9 @@ func (p *Poller[R]) Wait(events []unix.EpollEvent, timeout int) (int, error) {
 	}
 	n, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(p.epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
 	switch {
-	case errno != 0 && errno != unix.EINTR:
+	case errno == unix.EINTR:
+		// a signal: wait as below
+	case errno != 0:
 		return 0, errno
 	case n > 0 || timeout == 0:
 		return int(n), nil

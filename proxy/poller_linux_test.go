@@ -1,0 +1,47 @@
+package proxy
+
+import (
+	"slices"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// Wait reports nothing without blocking when nothing is ready (timeout 0),
+// the eventfd once a request is posted, and a watched socket once it holds
+// data; Take returns the requests in order.
+func TestPollerWait(t *testing.T) {
+	p, err := NewPoller[int]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	events := make([]unix.EpollEvent, 8)
+	if n, err := p.Wait(events, 0); n != 0 || err != nil {
+		t.Fatalf("Wait on nothing: %d, %v", n, err)
+	}
+	p.Post(1, false)
+	p.Post(2, false)
+	n, err := p.Wait(events, -1)
+	if err != nil || n != 1 || !p.IsWake(int(events[0].Fd)) {
+		t.Fatalf("Wait after Post: %d, %v", n, err)
+	}
+	if got := p.Take(); !slices.Equal(got, []int{1, 2}) {
+		t.Fatalf("Take: %v", got)
+	}
+	a, b := loopbackPair(t)
+	s := &LoopSocket{FD: b}
+	if err := p.Watch(s, unix.EPOLLIN); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := WriteNonblock(a, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	n, err = p.Wait(events, 1000)
+	if err != nil || n != 1 || int(events[0].Fd) != b {
+		t.Fatalf("Wait for the socket: %d, %v", n, err)
+	}
+	if p.Post(3, true); p.Post(4, false) {
+		t.Fatal("Post after the last request was accepted")
+	}
+}
