@@ -329,23 +329,13 @@ tg_log "load at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # The median of each figure over the rounds (runs where pgbench failed, tps
 # 0, count only when every round failed).
-awk -F, '
-	function median(list,   v, m, i, j, x) {
-		m = split(substr(list, 2), v, " ")
-		for (i = 2; i <= m; i++) {
-			x = v[i] + 0
-			for (j = i - 1; j >= 1 && v[j] + 0 > x; j--) v[j + 1] = v[j]
-			v[j + 1] = x
-		}
-		return m % 2 ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2
-	}
+awk -F, "$TG_AWK_MEDIAN"'
 	{ key = $1 "," $2 "," $3; k = key "," $4
 	  if (!seen[key]++) order[n++] = key
 	  if (!(k in tpsl)) { tpsl[k] = ""; p50l[k] = ""; p99l[k] = ""; cpul[k] = "" }
 	  if ($5 > 0) { tpsl[k] = tpsl[k] " " $5; p50l[k] = p50l[k] " " $6; p99l[k] = p99l[k] " " $7; cpul[k] = cpul[k] " " $8 } }
 	END {
 		for (k in tpsl) {
-			if (tpsl[k] == "") { tps[k] = 0; continue }
 			tps[k] = median(tpsl[k]); p50[k] = median(p50l[k]); p99[k] = median(p99l[k]); cpu[k] = median(cpul[k])
 		}
 		print_table()

@@ -152,23 +152,17 @@ done
 tg_log "load at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # The median of each target, pipeline and test over the rounds.
-awk -F, '
-	{ key = $1 "," $2 "," $3; i = cnt[key]++; v[key, i] = $4; c[key, i] = $5; if (!seen[$2 "," $3]++) order[n++] = $2 "," $3 }
-	function median(arr, key,   m, i, j, t, a) {
-		m = cnt[key]
-		if (m == 0) return 0
-		for (i = 0; i < m; i++) a[i] = arr[key, i] + 0
-		for (i = 1; i < m; i++) for (j = i; j > 0 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
-		return m % 2 ? a[int(m/2)] : (a[m/2-1] + a[m/2]) / 2
-	}
+awk -F, "$TG_AWK_MEDIAN"'
+	{ key = $1 "," $2 "," $3; rps[key] = rps[key] " " $4; cpu[key] = cpu[key] " " $5
+	  if (!seen[$2 "," $3]++) order[n++] = $2 "," $3 }
 	END {
 		printf "| test | -P | direct | twemproxy | tenantgate | tenantgate/twemproxy | tenantgate/direct | twemproxy CPU µs/cmd | tenantgate CPU µs/cmd |\n"
 		printf "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
 		for (i = 0; i < n; i++) {
 			split(order[i], k, ",")
-			d = median(v, "direct," order[i]); w = median(v, "twemproxy," order[i]); g = median(v, "tenantgate," order[i])
+			d = median(rps["direct," order[i]]); w = median(rps["twemproxy," order[i]]); g = median(rps["tenantgate," order[i]])
 			printf "| %s | %s | %.0f | %.0f | %.0f | %s | %s | %.1f | %.1f |\n", k[2], k[1], d, w, g,
 				(w > 0 ? sprintf("%.2f", g / w) : "n/a"), (d > 0 ? sprintf("%.2f", g / d) : "n/a"),
-				median(c, "twemproxy," order[i]) / 1000, median(c, "tenantgate," order[i]) / 1000
+				median(cpu["twemproxy," order[i]]) / 1000, median(cpu["tenantgate," order[i]]) / 1000
 		}
 	}' "$workdir/results.csv"

@@ -68,3 +68,19 @@ tg_cpu_ticks() {
 	stat=${stat##*) } # the command name may hold spaces; fields restart after it
 	awk '{ print $12 + $13 }' <<<"$stat"
 }
+
+# TG_AWK_MEDIAN is an awk function for the bench scripts' summaries:
+# median(list) of a list of numbers each preceded by a space (" 3 1 2"),
+# 0 for an empty list. Prepend it to an awk program.
+# shellcheck disable=SC2016
+TG_AWK_MEDIAN='
+	function median(list,   v, m, i, j, x) {
+		m = split(substr(list, 2), v, " ")
+		if (m == 0) return 0
+		for (i = 2; i <= m; i++) {
+			x = v[i] + 0
+			for (j = i - 1; j >= 1 && v[j] + 0 > x; j--) v[j + 1] = v[j]
+			v[j + 1] = x
+		}
+		return m % 2 ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2
+	}'
