@@ -19,11 +19,36 @@ import (
 //
 //	go test -run '^$' -bench ProxySelect -cpuprofile cpu.out ./proxy/pg/
 func BenchmarkProxySelect(b *testing.B) {
-	b.Run("event loop", func(b *testing.B) { benchSelect(b, func(*Options) {}) })
-	b.Run("goroutines", func(b *testing.B) { benchSelect(b, func(o *Options) { o.NoEventLoop = true }) })
+	b.Run("event loop", func(b *testing.B) { benchTransactions(b, selectScript, func(*Options) {}) })
+	b.Run("goroutines", func(b *testing.B) { benchTransactions(b, selectScript, func(o *Options) { o.NoEventLoop = true }) })
 }
 
-func benchSelect(b *testing.B, configure func(*Options)) {
+// BenchmarkProxyRLS is BenchmarkProxySelect with bench/pg.sh's rls
+// transaction: BEGIN, a SELECT and an UPDATE by key, END, each its own
+// simple Query, so the server connection stays with the client across four
+// round trips. An op is one transaction.
+func BenchmarkProxyRLS(b *testing.B) {
+	b.Run("event loop", func(b *testing.B) { benchTransactions(b, rlsScript, func(*Options) {}) })
+	b.Run("goroutines", func(b *testing.B) { benchTransactions(b, rlsScript, func(o *Options) { o.NoEventLoop = true }) })
+}
+
+// A transactionScript appends the statements of transaction i to dst.
+type transactionScript func(dst []string, i int) []string
+
+func selectScript(dst []string, i int) []string {
+	return append(dst, "SELECT name FROM items WHERE id = "+strconv.Itoa(i%1000+1))
+}
+
+func rlsScript(dst []string, i int) []string {
+	id := strconv.Itoa(i%1000 + 1)
+	return append(dst,
+		"BEGIN",
+		"SELECT name FROM items WHERE id = "+id,
+		"UPDATE items SET name = 'm"+strconv.Itoa(i%7)+"' WHERE id = "+id,
+		"END")
+}
+
+func benchTransactions(b *testing.B, script transactionScript, configure func(*Options)) {
 	const clients = 8
 	e := newPGEnv(b, func(o *Options) {
 		o.PoolSize = clients
@@ -43,17 +68,19 @@ func benchSelect(b *testing.B, configure func(*Options)) {
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
 		c := <-conns
-		var sql []byte
+		var statements []string
 		for i := 0; pb.Next(); i++ {
-			sql = strconv.AppendInt(append(sql[:0], "SELECT name FROM items WHERE id = "...), int64(i%1000+1), 10)
-			c.fe.Send(&pgproto3.Query{String: string(sql)})
-			if err := c.fe.Flush(); err != nil {
-				b.Error(err)
-				return
-			}
-			if err := awaitReady(c.fe); err != nil {
-				b.Error(err)
-				return
+			statements = script(statements[:0], i)
+			for _, sql := range statements {
+				c.fe.Send(&pgproto3.Query{String: sql})
+				if err := c.fe.Flush(); err != nil {
+					b.Error(err)
+					return
+				}
+				if err := awaitReady(c.fe); err != nil {
+					b.Error(err)
+					return
+				}
 			}
 		}
 	})
