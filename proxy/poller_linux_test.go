@@ -3,13 +3,16 @@ package proxy
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
 
 // Wait reports nothing without blocking when nothing is ready (timeout 0),
-// the eventfd once a request is posted, and a watched socket once it holds
-// data; Take returns the requests in order.
+// nothing after a timeout (the yield before sleeping does not cut the wait
+// short), the eventfd once a request is posted, and a watched socket once
+// it holds data, also data that comes while Wait sleeps; Take returns the
+// requests in order.
 func TestPollerWait(t *testing.T) {
 	p, err := NewPoller[int]()
 	if err != nil {
@@ -19,6 +22,10 @@ func TestPollerWait(t *testing.T) {
 	events := make([]unix.EpollEvent, 8)
 	if n, err := p.Wait(events, 0); n != 0 || err != nil {
 		t.Fatalf("Wait on nothing: %d, %v", n, err)
+	}
+	start := time.Now()
+	if n, err := p.Wait(events, 20); n != 0 || err != nil || time.Since(start) < 15*time.Millisecond {
+		t.Fatalf("Wait 20 ms on nothing: %d, %v after %v", n, err, time.Since(start))
 	}
 	p.Post(1, false)
 	p.Post(2, false)
@@ -40,6 +47,18 @@ func TestPollerWait(t *testing.T) {
 	n, err = p.Wait(events, 1000)
 	if err != nil || n != 1 || int(events[0].Fd) != b {
 		t.Fatalf("Wait for the socket: %d, %v", n, err)
+	}
+	var buf [8]byte
+	if _, err := ReadNonblock(b, buf[:]); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		_, _ = WriteNonblock(a, []byte("y"))
+	}()
+	n, err = p.Wait(events, -1)
+	if err != nil || n != 1 || int(events[0].Fd) != b {
+		t.Fatalf("Wait for data sent while it sleeps: %d, %v", n, err)
 	}
 	if p.Post(3, true); p.Post(4, false) {
 		t.Fatal("Post after the last request was accepted")
