@@ -58,6 +58,10 @@ type Poller[R any] struct {
 	stopped bool
 
 	lastYield time.Time
+	// busy: the last Wait found more than one event, or found some
+	// without sleeping. A loop that is not serves one thing at a time
+	// (a single client, say) and goes straight to the blocking wait.
+	busy bool
 }
 
 // NewPoller opens the epoll instance and the eventfd.
@@ -118,21 +122,23 @@ func (p *Poller[R]) Stop() []R {
 // writes are raw system calls, which do not give the P up.
 const yieldEvery = 5 * time.Millisecond
 
-// Wait waits up to timeout milliseconds (-1: no limit) for events. It
-// first looks for events without waiting, as a raw system call (see
-// ReadNonblock): a busy loop finds some, and only a wait that may block
-// pays for the runtime's bookkeeping. Finding none, it gives its CPU away
-// once (sched_yield) and looks again before it sleeps: what the loop wrote
-// last is often being worked on by a thread runnable on this very CPU (the
-// server answering the batch just sent, a client reading its reply), and
-// letting it run first finds its answer or its next request without the
-// loop going to sleep and being woken for it. A wake-up is a context switch
-// for the loop and costs the thread that wakes it (the client, usually)
-// more than its write, across CPUs an inter-processor interrupt, which in
-// a virtual machine is an exit to the hypervisor; a yield with nothing else
-// to run returns at once. On the two-vCPU guest of docs/performance.md it
-// halved the loop's sleeps and raised redis-benchmark's unpipelined rate
-// through the proxy by a tenth.
+// Wait waits up to timeout milliseconds (-1: no limit) for events. When
+// the loop is busy, it first looks for events without waiting, as a raw
+// system call (see ReadNonblock): a busy loop finds some, and only a wait
+// that may block pays for the runtime's bookkeeping. Finding none, it gives
+// its CPU away once (sched_yield) and looks again before it sleeps: what the
+// loop wrote last is often being worked on by a thread runnable on this
+// very CPU (the server answering the batch just sent, a client reading its
+// reply), and letting it run first finds its answer or its next request
+// without the loop going to sleep and being woken for it. A wake-up is a
+// context switch for the loop and costs the thread that wakes it (the
+// client, usually) more than its write, across CPUs an inter-processor
+// interrupt, which in a virtual machine is an exit to the hypervisor; a
+// yield with nothing else to run returns at once. On the two-vCPU guest of
+// docs/performance.md it halved the loop's sleeps and raised
+// redis-benchmark's unpipelined rate through the proxy by a tenth. A loop
+// serving one thing at a time would only pay the two extra calls before
+// each sleep, so it goes to sleep at once.
 func (p *Poller[R]) Wait(events []unix.EpollEvent, timeout int) (int, error) {
 	if now := time.Now(); now.Sub(p.lastYield) >= yieldEvery {
 		p.lastYield = now
@@ -141,20 +147,24 @@ func (p *Poller[R]) Wait(events []unix.EpollEvent, timeout int) (int, error) {
 	if len(events) == 0 {
 		return 0, nil
 	}
-	n, errno := p.poll(events)
-	if errno == 0 && n == 0 && timeout != 0 {
-		_, _, _ = unix.RawSyscall(unix.SYS_SCHED_YIELD, 0, 0, 0)
-		n, errno = p.poll(events)
+	if p.busy || timeout == 0 {
+		n, errno := p.poll(events)
+		if errno == 0 && n == 0 && timeout != 0 {
+			_, _, _ = unix.RawSyscall(unix.SYS_SCHED_YIELD, 0, 0, 0)
+			n, errno = p.poll(events)
+		}
+		switch {
+		case errno == unix.EINTR:
+			// a signal: wait as below
+		case errno != 0:
+			return 0, errno
+		case n > 0 || timeout == 0:
+			return n, nil
+		}
 	}
-	switch {
-	case errno == unix.EINTR:
-		// a signal: wait as below
-	case errno != 0:
-		return 0, errno
-	case n > 0 || timeout == 0:
-		return n, nil
-	}
-	return unix.EpollWait(p.epfd, events, timeout)
+	n, err := unix.EpollWait(p.epfd, events, timeout)
+	p.busy = n > 1
+	return n, err
 }
 
 // poll returns the events ready now, without waiting, as a raw system call.
