@@ -57,8 +57,8 @@ type eventLoop struct {
 	waiters atomic.Bool
 
 	// The loop goroutine's own state.
-	clients map[int]*loopClient // by descriptor
-	servers map[int]*ServerConn // registered server sockets, by descriptor
+	clients proxy.FDTable[loopClient] // by descriptor
+	servers proxy.FDTable[ServerConn] // registered server sockets, by descriptor
 	// idleServers are server connections the loop keeps registered between
 	// transactions, each holding its pool slot, so a transaction costs no
 	// epoll_ctl and no health check: the loop sees at once what an idle
@@ -68,6 +68,9 @@ type eventLoop struct {
 	waiting     []*loopClient // for a server connection, oldest first
 	ready       []*loopClient // to serve again: given a connection, or their tenant applied
 	dirty       []*loopClient // to settle: flush, interest, handback
+	// poolChanged: the loop took or kept idle server connections this
+	// round; the pool's gauges are set once at its end.
+	poolChanged bool
 	idle        time.Duration // the sessions' idle timeout
 	idleScan    time.Time
 	events      []unix.EpollEvent
@@ -171,7 +174,7 @@ func newEventLoop(e *Engine) *eventLoop {
 	}
 	l := &eventLoop{
 		e: e, p: p, done: make(chan struct{}),
-		clients: map[int]*loopClient{}, servers: map[int]*ServerConn{}, events: make([]unix.EpollEvent, 256),
+		events: make([]unix.EpollEvent, 256),
 	}
 	go l.run()
 	return l
@@ -227,7 +230,7 @@ func (l *eventLoop) keptServer(tenant string) *ServerConn {
 			l.e.pool.discard(srv)
 			continue
 		}
-		l.e.pool.report()
+		l.poolChanged = true
 		return srv
 	}
 	return nil
@@ -260,7 +263,7 @@ func (l *eventLoop) run() {
 			timeout = 0
 		case len(l.waiting) > 0:
 			timeout = int(waiterPoll / time.Millisecond)
-		case l.idle > 0 && len(l.clients) > 0:
+		case l.idle > 0 && l.clients.Len() > 0:
 			timeout = int(max(min(l.idle/4, time.Second), 10*time.Millisecond) / time.Millisecond)
 		}
 		n, err := l.p.Wait(l.events, timeout)
@@ -278,11 +281,11 @@ func (l *eventLoop) run() {
 				}
 				continue
 			}
-			if srv := l.servers[fd]; srv != nil {
+			if srv := l.servers.Get(fd); srv != nil {
 				l.serverEvent(srv, ev.Events)
 				continue
 			}
-			if lc := l.clients[fd]; lc != nil {
+			if lc := l.clients.Get(fd); lc != nil {
 				l.clientEvent(lc, ev.Events, now)
 			}
 		}
@@ -293,6 +296,10 @@ func (l *eventLoop) run() {
 		}
 		l.serveWaiters(now)
 		l.settle()
+		if l.poolChanged {
+			l.poolChanged = false
+			l.e.pool.report()
+		}
 		if l.idle > 0 && now.Sub(l.idleScan) >= l.idle/4 {
 			l.idleScan = now
 			l.closeIdle(now)
@@ -307,12 +314,12 @@ func (l *eventLoop) takeRequests(now time.Time) (stop bool) {
 		case reqAdopt:
 			l.adopt(r.lc, now)
 		case reqDrain:
-			if l.clients[r.lc.FD] == r.lc {
+			if l.clients.Get(r.lc.FD) == r.lc {
 				r.lc.draining = true
 				l.markDirty(r.lc)
 			}
 		case reqDrop:
-			if l.clients[r.lc.FD] == r.lc {
+			if l.clients.Get(r.lc.FD) == r.lc {
 				l.handBack(r.lc, proxy.ErrSessionClosed)
 			}
 		case reqRelease:
@@ -331,7 +338,7 @@ func (l *eventLoop) takeRequests(now time.Time) (stop bool) {
 
 func (l *eventLoop) adopt(lc *loopClient, now time.Time) {
 	lc.reading, lc.lastRead = true, now
-	l.clients[lc.FD] = lc
+	l.clients.Set(lc.FD, lc)
 	if d := lc.c.s.IdleTimeout(); d > 0 {
 		l.idle = d
 	}
@@ -472,7 +479,7 @@ func (l *eventLoop) register(srv *ServerConn) error {
 	if err := l.p.Watch(&lconn.LoopSocket, unix.EPOLLIN); err != nil {
 		return err
 	}
-	l.servers[lconn.FD] = srv
+	l.servers.Set(lconn.FD, srv)
 	return nil
 }
 
@@ -480,10 +487,10 @@ func (l *eventLoop) register(srv *ServerConn) error {
 // pool) until someone converts it back (toRuntime).
 func (l *eventLoop) unregister(srv *ServerConn) {
 	lconn, ok := srv.nc.(*loopConn)
-	if !ok || l.servers[lconn.FD] != srv {
+	if !ok || l.servers.Get(lconn.FD) != srv {
 		return
 	}
-	delete(l.servers, lconn.FD)
+	l.servers.Delete(lconn.FD)
 	if lconn.closed {
 		lconn.Events = 0 // closing the descriptor unregistered it
 		return
@@ -509,7 +516,7 @@ func (l *eventLoop) release(srv *ServerConn) {
 	if l.e.pool.slotWaiters.Load() == 0 {
 		l.idleServers = append(l.idleServers, srv)
 		l.e.pool.loopIdle.Add(1)
-		l.e.pool.report()
+		l.poolChanged = true
 		return
 	}
 	l.unregister(srv)
@@ -594,11 +601,11 @@ func (l *eventLoop) serverEvent(srv *ServerConn, events uint32) {
 	if events&(unix.EPOLLIN|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
 		lconn.armed = true
 		l.readServer(srv, lconn)
-		if l.servers[lconn.FD] == srv {
+		if l.servers.Get(lconn.FD) == srv {
 			lconn.armed = false
 		}
 	}
-	if owner != nil && owner.lc != nil && l.clients[owner.lc.FD] == owner.lc {
+	if owner != nil && owner.lc != nil && l.clients.Get(owner.lc.FD) == owner.lc {
 		l.markDirty(owner.lc)
 	} else {
 		l.setServerInterest(srv, lconn)
@@ -611,7 +618,7 @@ func (l *eventLoop) serverEvent(srv *ServerConn, events uint32) {
 // when the connection leaves the loop (released to the pool, where another
 // goroutine may take it: srv.nc is not read again).
 func (l *eventLoop) readServer(srv *ServerConn, lconn *loopConn) {
-	for l.servers[lconn.FD] == srv {
+	for l.servers.Get(lconn.FD) == srv {
 		typ, frame, body, ok, err := srv.rd.tryNext()
 		if err != nil {
 			l.failServer(srv, fmt.Errorf("upstream connection lost: %w", err))
@@ -628,7 +635,7 @@ func (l *eventLoop) readServer(srv *ServerConn, lconn *loopConn) {
 			return
 		}
 		srv.handle(typ, frame, body, false)
-		if l.servers[lconn.FD] != srv {
+		if l.servers.Get(lconn.FD) != srv {
 			return // released to the pool
 		}
 		if err := srv.brokenErr(); err != nil {
@@ -657,13 +664,14 @@ func (l *eventLoop) failServer(srv *ServerConn, err error) {
 func (l *eventLoop) settle() {
 	for _, lc := range l.dirty {
 		lc.dirty = false
-		if l.clients[lc.FD] != lc {
+		if l.clients.Get(lc.FD) != lc {
 			continue
 		}
 		c := lc.c
 		srv := c.server.Load()
+		served := srv != nil && srv.servedBy() == l
 		if len(c.out) > 0 {
-			if srv != nil && srv.servedBy() == l {
+			if served {
 				_, _ = srv.nc.Write(c.out)
 			}
 			c.out = c.out[:0]
@@ -676,8 +684,8 @@ func (l *eventLoop) settle() {
 			l.handBack(lc, proxy.ErrShuttingDown)
 			continue
 		}
-		l.setInterest(lc)
-		if srv != nil && srv.servedBy() == l {
+		l.setInterest(lc, srv, served)
+		if served {
 			l.setServerInterest(srv, srv.nc.(*loopConn))
 		}
 	}
@@ -713,15 +721,16 @@ func (l *eventLoop) applied(lc *loopClient, srv *ServerConn) bool {
 	return false
 }
 
-// setInterest registers the events the loop wants for the client: input
-// while it serves the client's messages (or holds them and the client did
-// not stir) and both the client and its server connection keep up, output
-// while answers wait for room in the socket.
-func (l *eventLoop) setInterest(lc *loopClient) {
+// setInterest registers the events the loop wants for the client, whose
+// server connection is srv (nil: none; served: the loop serves its
+// socket): input while it serves the client's messages (or holds them and
+// the client did not stir) and both the client and its server connection
+// keep up, output while answers wait for room in the socket.
+func (l *eventLoop) setInterest(lc *loopClient, srv *ServerConn, served bool) {
 	var want uint32
 	if lc.reading && !(lc.held() && lc.stirred) && lc.Backlog() < maxClientBacklog {
 		want = unix.EPOLLIN
-		if srv := lc.c.server.Load(); srv != nil && srv.servedBy() == l && srv.nc.(*loopConn).Backlog() >= maxServerBacklog {
+		if served && srv.nc.(*loopConn).Backlog() >= maxServerBacklog {
 			want = 0
 		}
 	}
@@ -738,7 +747,7 @@ func (l *eventLoop) setInterest(lc *loopClient) {
 // connection: its answers while its client reads them, room for requests
 // while they wait.
 func (l *eventLoop) setServerInterest(srv *ServerConn, lconn *loopConn) {
-	if l.servers[lconn.FD] != srv {
+	if l.servers.Get(lconn.FD) != srv {
 		return // released: no longer the loop's
 	}
 	want := uint32(unix.EPOLLIN)
@@ -765,7 +774,7 @@ func (l *eventLoop) handBack(lc *loopClient, err error) {
 	c := lc.c
 	c.write(nil, true)
 	_ = l.p.Watch(&lc.LoopSocket, 0)
-	delete(l.clients, lc.FD)
+	l.clients.Delete(lc.FD)
 	lc.reading = false
 	if lc.applying {
 		// The injected statements' answers are read by the session's
@@ -794,7 +803,7 @@ func (l *eventLoop) handBack(lc *loopClient, err error) {
 // closeIdle hands back, to be closed, the clients that sent nothing for
 // the idle timeout while holding no server connection.
 func (l *eventLoop) closeIdle(now time.Time) {
-	for _, lc := range l.clients {
+	for _, lc := range l.clients.All() {
 		if lc.waitSince.IsZero() && lc.c.server.Load() == nil && now.Sub(lc.lastRead) >= l.idle {
 			l.handBack(lc, proxy.ErrIdle)
 		}
@@ -809,7 +818,7 @@ func (l *eventLoop) stop() {
 			r.lc.back <- proxy.Handback{FD: r.lc.FD}
 		}
 	}
-	for _, lc := range l.clients {
+	for _, lc := range l.clients.All() {
 		l.handBack(lc, nil)
 	}
 	l.yieldIdle()

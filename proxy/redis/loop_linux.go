@@ -63,11 +63,11 @@ type eventLoop struct {
 
 	// The loop goroutine's own state.
 	ups      [2]*loopUpstream
-	clients  map[int]*loopClient // by descriptor
-	dirty    []*loopClient       // replies to flush
-	stopping []*loopClient       // not read any more: handed back once answered
-	idle     time.Duration       // the sessions' idle timeout
-	idleScan time.Time           // when the clients were last checked for it
+	clients  proxy.FDTable[loopClient] // by descriptor
+	dirty    []*loopClient             // replies to flush
+	stopping []*loopClient             // not read any more: handed back once answered
+	idle     time.Duration             // the sessions' idle timeout
+	idleScan time.Time                 // when the clients were last checked for it
 	events   []unix.EpollEvent
 }
 
@@ -113,7 +113,7 @@ func newEventLoop(e *Engine) (*eventLoop, error) {
 	}
 	l := &eventLoop{
 		e: e, p: p, done: make(chan struct{}),
-		clients: map[int]*loopClient{}, events: make([]unix.EpollEvent, 256),
+		events: make([]unix.EpollEvent, 256),
 	}
 	go l.run()
 	return l, nil
@@ -177,7 +177,7 @@ func (l *eventLoop) run() {
 	defer close(l.done)
 	for {
 		timeout := -1
-		if l.idle > 0 && len(l.clients) > 0 {
+		if l.idle > 0 && l.clients.Len() > 0 {
 			timeout = int(max(min(l.idle/4, time.Second), 10*time.Millisecond) / time.Millisecond)
 		}
 		n, err := l.p.Wait(l.events, timeout)
@@ -204,7 +204,7 @@ func (l *eventLoop) run() {
 				}
 				continue
 			}
-			lc := l.clients[fd]
+			lc := l.clients.Get(fd)
 			if lc == nil {
 				continue // handed back earlier in this round
 			}
@@ -244,11 +244,11 @@ func (l *eventLoop) takeRequests(now time.Time) (stop bool) {
 		case reqAdopt:
 			l.adopt(r.lc, now)
 		case reqRelease:
-			if l.clients[r.lc.FD] == r.lc {
+			if l.clients.Get(r.lc.FD) == r.lc {
 				l.stopReading(r.lc)
 			}
 		case reqDrop:
-			if l.clients[r.lc.FD] == r.lc {
+			if l.clients.Get(r.lc.FD) == r.lc {
 				l.handBack(r.lc, proxy.ErrSessionClosed)
 			}
 		case reqUpstream:
@@ -267,7 +267,7 @@ func (l *eventLoop) adopt(lc *loopClient, now time.Time) {
 		return
 	}
 	lc.reading, lc.lastRead = true, now
-	l.clients[lc.FD] = lc
+	l.clients.Set(lc.FD, lc)
 	if d := lc.c.s.IdleTimeout(); d > 0 {
 		l.idle = d
 	}
@@ -343,7 +343,7 @@ func (l *eventLoop) stopReading(lc *loopClient) {
 // while it reads the client and the client keeps up with its replies,
 // output while replies wait for room in the socket.
 func (l *eventLoop) setInterest(lc *loopClient) {
-	if l.clients[lc.FD] != lc {
+	if l.clients.Get(lc.FD) != lc {
 		return
 	}
 	var want uint32
@@ -370,7 +370,7 @@ func (l *eventLoop) flush() {
 	}
 	for _, lc := range l.dirty {
 		lc.dirty = false
-		if l.clients[lc.FD] != lc {
+		if l.clients.Get(lc.FD) != lc {
 			continue
 		}
 		c := lc.c
@@ -385,7 +385,7 @@ func (l *eventLoop) flush() {
 	}
 	kept := l.stopping[:0]
 	for _, lc := range l.stopping {
-		if l.clients[lc.FD] != lc {
+		if l.clients.Get(lc.FD) != lc {
 			continue
 		}
 		c := lc.c
@@ -410,7 +410,7 @@ func (l *eventLoop) handBack(lc *loopClient, err error) {
 	_ = c.out.Flush()
 	c.mu.Unlock()
 	_ = l.p.Watch(&lc.LoopSocket, 0)
-	delete(l.clients, lc.FD)
+	l.clients.Delete(lc.FD)
 	lc.gone = true
 	fd := lc.FD
 	if errors.Is(err, proxy.ErrSessionClosed) {
@@ -423,7 +423,7 @@ func (l *eventLoop) handBack(lc *loopClient, err error) {
 // closeIdle hands back, to be closed, the clients that sent nothing for
 // the idle timeout while nothing of theirs was in flight.
 func (l *eventLoop) closeIdle(now time.Time) {
-	for _, lc := range l.clients {
+	for _, lc := range l.clients.All() {
 		if !lc.reading || now.Sub(lc.lastRead) < l.idle {
 			continue
 		}
@@ -445,7 +445,7 @@ func (l *eventLoop) stop(err error) {
 			r.lc.back <- proxy.Handback{FD: r.lc.FD, Err: err}
 		}
 	}
-	for _, lc := range l.clients {
+	for _, lc := range l.clients.All() {
 		l.handBack(lc, err)
 	}
 	for _, u := range l.ups {
@@ -630,7 +630,7 @@ func (l *eventLoop) failUpstream(u *loopUpstream, err error) {
 		}
 	}
 	l.closeUpstream(u)
-	for _, lc := range l.clients {
+	for _, lc := range l.clients.All() {
 		if lc.proto == u.proto {
 			l.stopReading(lc)
 		}
