@@ -259,7 +259,7 @@ func (c *clientSession) attach(beforeQuery bool) (*ServerConn, error) {
 }
 
 // push queues p and appends msg for the server. srv is locked.
-func (c *clientSession) push(srv *ServerConn, p *pending, msg []byte) {
+func (c *clientSession) push(srv *ServerConn, p pending, msg []byte) {
 	if p.kind == 0 && len(srv.pending) == 0 {
 		c.write(p.canned, false) // nothing before it is outstanding: answer now
 		return
@@ -345,7 +345,7 @@ func (c *clientSession) query(frame, body []byte) error {
 	if srv == nil {
 		return err
 	}
-	c.push(srv, &pending{kind: 'Q'}, frame)
+	c.push(srv, pending{kind: 'Q'}, frame)
 	srv.unnamed = nil // a simple Query replaces the unnamed statement
 	c.applyEffects(srv, v.Effects)
 	srv.mu.Unlock()

@@ -50,7 +50,7 @@ func (c *clientSession) prepareOn(srv *ServerConn, st *clientStmt) {
 		srv.prepared[st.serverName] = false
 		srv.touch(st.serverName)
 	}
-	c.push(srv, &pending{kind: 'P', swallow: true, parseName: st.serverName}, st.parse)
+	c.push(srv, pending{kind: 'P', swallow: true, parseName: st.serverName}, st.parse)
 }
 
 // maxServerStatements bounds the client statements prepared on one server
@@ -72,7 +72,7 @@ func (c *clientSession) makeRoom(srv *ServerConn) {
 	}
 	delete(srv.lastUse, oldest)
 	delete(srv.prepared, oldest)
-	c.push(srv, &pending{kind: 'C', swallow: true}, encodeMsg(nil, &pgproto3.Close{ObjectType: 'S', Name: oldest}))
+	c.push(srv, pending{kind: 'C', swallow: true}, encodeMsg(nil, &pgproto3.Close{ObjectType: 'S', Name: oldest}))
 }
 
 // withStatementName appends to dst the message typ whose body is body with
@@ -121,7 +121,7 @@ func (c *clientSession) bind(frame, body []byte) error {
 		c.scratch = withStatementName(c.scratch[:0], 'B', body, len(portal)+1, len(stmtName), st.serverName)
 		msg = c.scratch
 	}
-	c.push(srv, &pending{kind: 'B'}, msg)
+	c.push(srv, pending{kind: 'B'}, msg)
 	if st.verdict.Effects != 0 {
 		c.portals[portal] = st.verdict
 	} else {
@@ -158,7 +158,7 @@ func (c *clientSession) describe(frame, body []byte) error {
 	if st != nil {
 		c.prepareOn(srv, st)
 	}
-	c.push(srv, &pending{kind: 'D'}, msg)
+	c.push(srv, pending{kind: 'D'}, msg)
 	return nil
 }
 
@@ -173,7 +173,7 @@ func (c *clientSession) execute(frame, body []byte) error {
 	}
 	defer srv.mu.Unlock()
 	c.unsynced = true
-	c.push(srv, &pending{kind: 'E'}, frame)
+	c.push(srv, pending{kind: 'E'}, frame)
 	if v := c.portals[portal]; v != nil {
 		c.applyEffects(srv, v.Effects)
 	}
@@ -202,7 +202,7 @@ func (c *clientSession) closeMsg(frame, body []byte) error {
 	}
 	defer srv.mu.Unlock()
 	c.unsynced = true
-	c.push(srv, &pending{kind: 'C'}, frame)
+	c.push(srv, pending{kind: 'C'}, frame)
 	return nil
 }
 
@@ -212,7 +212,7 @@ func (c *clientSession) answer(msg []byte) error {
 	if srv := c.server.Load(); srv != nil {
 		srv.mu.Lock()
 		if srv.owner == c {
-			c.push(srv, &pending{canned: msg}, nil)
+			c.push(srv, pending{canned: msg}, nil)
 			srv.mu.Unlock()
 			return nil
 		}
@@ -232,7 +232,7 @@ func (c *clientSession) sync(frame []byte) error {
 	if srv != nil {
 		srv.mu.Lock()
 		if srv.owner == c {
-			c.push(srv, &pending{kind: 'S'}, frame)
+			c.push(srv, pending{kind: 'S'}, frame)
 			c.unsynced = false
 			srv.mu.Unlock()
 			return nil
@@ -307,7 +307,7 @@ func (c *clientSession) parse(body []byte) error {
 	if st.serverName != "" {
 		if _, ok := srv.prepared[st.serverName]; ok {
 			srv.touch(st.serverName)
-			c.push(srv, &pending{canned: msgParseComplete}, nil)
+			c.push(srv, pending{canned: msgParseComplete}, nil)
 			return nil
 		}
 		c.makeRoom(srv)
@@ -316,6 +316,6 @@ func (c *clientSession) parse(body []byte) error {
 	} else {
 		srv.unnamed = st
 	}
-	c.push(srv, &pending{kind: 'P', parseName: st.serverName}, st.parse)
+	c.push(srv, pending{kind: 'P', parseName: st.serverName}, st.parse)
 	return nil
 }

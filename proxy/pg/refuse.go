@@ -22,9 +22,9 @@ func (c *clientSession) fail(pe *pgError, simple bool) error {
 	if srv := c.server.Load(); srv != nil {
 		srv.mu.Lock()
 		if srv.owner == c {
-			c.push(srv, &pending{kind: 'E', refusal: pe}, appendMsg(nil, 'E', []byte(portalRefused), []byte{0, 0, 0, 0, 0}))
+			c.push(srv, pending{kind: 'E', refusal: pe}, appendMsg(nil, 'E', []byte(portalRefused), []byte{0, 0, 0, 0, 0}))
 			if simple {
-				c.push(srv, &pending{kind: 'S'}, []byte{'S', 0, 0, 0, 4})
+				c.push(srv, pending{kind: 'S'}, []byte{'S', 0, 0, 0, 4})
 			} else {
 				c.unsynced = true
 			}

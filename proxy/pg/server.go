@@ -37,7 +37,7 @@ type ServerConn struct {
 
 	mu       sync.Mutex
 	owner    *clientSession
-	pending  []*pending
+	pending  []pending
 	txStatus byte
 	broken   error
 	// cancelling counts cancel requests in flight for the owner: the
@@ -195,7 +195,7 @@ func (c *ServerConn) handle(typ byte, frame, body []byte, relay bool) bool {
 			// ReadyForQuery answers only a Sync or a Query: requests ahead
 			// of it were sent after an error and skipped by the server.
 			for len(c.pending) > 0 && c.pending[0].kind != 'S' && c.pending[0].kind != 'Q' {
-				c.failed(c.pending[0])
+				c.failed(&c.pending[0])
 				c.pop()
 			}
 		}
@@ -206,7 +206,7 @@ func (c *ServerConn) handle(typ byte, frame, body []byte, relay bool) bool {
 			out = frame // nothing was asked: pass it on (a FATAL before close)
 			break
 		}
-		head := c.pending[0]
+		head := &c.pending[0] // valid until pop
 		switch {
 		case typ == 'E' && head.refusal != nil:
 			out = head.refusal.encode(nil)
@@ -282,7 +282,7 @@ func (c *ServerConn) onError(head *pending) {
 	c.failed(head)
 	c.pop()
 	for len(c.pending) > 0 && c.pending[0].kind != 'S' && c.pending[0].kind != 'Q' {
-		c.failed(c.pending[0])
+		c.failed(&c.pending[0])
 		c.pop()
 	}
 }
@@ -303,8 +303,12 @@ func (c *ServerConn) failed(p *pending) {
 
 func (c *ServerConn) pop() {
 	p := c.pending[0]
-	c.pending[0] = nil
-	c.pending = c.pending[1:]
+	c.pending[0] = pending{}
+	if len(c.pending) == 1 {
+		c.pending = c.pending[:0] // keeps the capacity for the next requests
+	} else {
+		c.pending = c.pending[1:]
+	}
 	if p.done != nil {
 		p.done <- p.failed
 	}
@@ -389,13 +393,13 @@ func (c *ServerConn) isBroken() bool {
 // exec runs a simple query for the proxy itself while no client owns the
 // connection, swallowing its answers, and reads them.
 func (c *ServerConn) exec(sql string, timeout time.Duration) error {
-	p := &pending{kind: 'Q', swallow: true}
+	done := make(chan error, 1) // the statement's outcome, once answered
 	c.mu.Lock()
 	if c.owner != nil || len(c.pending) > 0 || c.broken != nil {
 		c.mu.Unlock()
 		return errors.New("server connection not idle")
 	}
-	c.pending = append(c.pending, p)
+	c.pending = append(c.pending, pending{kind: 'Q', swallow: true, done: done})
 	c.unnamed = nil // a simple Query replaces the unnamed statement
 	c.mu.Unlock()
 	msg := appendMsg(nil, 'Q', []byte(sql), []byte{0})
@@ -410,9 +414,7 @@ func (c *ServerConn) exec(sql string, timeout time.Duration) error {
 	if err != nil {
 		return fmt.Errorf("%q: %w", sql, err)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return p.failed
+	return <-done
 }
 
 // reset returns the server session to a clean state for the next client: a

@@ -89,7 +89,7 @@ func (c *clientSession) inject(srv *ServerConn, stmt string, params ...string) {
 			oids[i] = 25 // text
 		}
 		srv.prepared[stmt] = false
-		c.push(srv, &pending{kind: 'P', swallow: true, parseName: stmt, failStale: true},
+		c.push(srv, pending{kind: 'P', swallow: true, parseName: stmt, failStale: true},
 			encodeMsg(nil, &pgproto3.Parse{Name: stmt, Query: proxyStatements[stmt], ParameterOIDs: oids}))
 	}
 	values := make([][]byte, len(params))
@@ -98,9 +98,9 @@ func (c *clientSession) inject(srv *ServerConn, stmt string, params ...string) {
 	}
 	var msg []byte
 	msg = encodeMsg(msg, &pgproto3.Bind{DestinationPortal: portalProxy, PreparedStatement: stmt, Parameters: values})
-	c.push(srv, &pending{kind: 'B', swallow: true, failStale: true}, msg)
-	c.push(srv, &pending{kind: 'E', swallow: true, failStale: true}, encodeMsg(nil, &pgproto3.Execute{Portal: portalProxy}))
-	c.push(srv, &pending{kind: 'C', swallow: true}, encodeMsg(nil, &pgproto3.Close{ObjectType: 'P', Name: portalProxy}))
+	c.push(srv, pending{kind: 'B', swallow: true, failStale: true}, msg)
+	c.push(srv, pending{kind: 'E', swallow: true, failStale: true}, encodeMsg(nil, &pgproto3.Execute{Portal: portalProxy}))
+	c.push(srv, pending{kind: 'C', swallow: true}, encodeMsg(nil, &pgproto3.Close{ObjectType: 'P', Name: portalProxy}))
 }
 
 // applyTenant makes srv hold the client's tenant and parameters (ensure)
@@ -129,14 +129,14 @@ func (c *clientSession) applyTenant(srv *ServerConn, beforeQuery bool) error {
 	if c.lc != nil {
 		// The event loop cannot wait here: it runs the message again once
 		// the answers are in (loop_linux.go).
-		c.push(srv, &pending{kind: 'S', swallow: true}, []byte{'S', 0, 0, 0, 4})
+		c.push(srv, pending{kind: 'S', swallow: true}, []byte{'S', 0, 0, 0, 4})
 		c.lc.applying, c.lc.applyHold = true, c.unsynced
 		c.unsynced = true
 		srv.mu.Unlock()
 		return errApplying
 	}
 	done := make(chan error, 1)
-	c.push(srv, &pending{kind: 'S', swallow: true, done: done}, []byte{'S', 0, 0, 0, 4})
+	c.push(srv, pending{kind: 'S', swallow: true, done: done}, []byte{'S', 0, 0, 0, 4})
 	hold := c.unsynced
 	c.unsynced = true // keep the connection while waiting
 	srv.mu.Unlock()
