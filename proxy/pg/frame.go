@@ -134,8 +134,15 @@ func (m *msgReader) tryNext() (typ byte, frame, body []byte, ok bool, err error)
 			return 0, nil, nil, false, err
 		}
 		if m.r.Buffered() > n {
-			typ, frame, body, err := m.next() // all buffered: no read
-			return typ, frame, body, err == nil, err
+			// All buffered: the frame is returned where it lies, valid
+			// until the next call reads into the buffer again, and
+			// capped there, so that appending to it cannot overwrite the
+			// messages after it.
+			frame, _ := m.r.Peek(n + 1)
+			_, _ = m.r.Discard(n + 1)
+			frame = frame[: n+1 : n+1]
+			m.last = frame
+			return frame[0], frame, frame[5:], true, nil
 		}
 		m.grow(n + 1)
 		copy(m.buf, hdr)
@@ -154,9 +161,11 @@ func (m *msgReader) tryNext() (typ byte, frame, body []byte, ok bool, err error)
 }
 
 // notYet is the error of a read that found no complete message: none when
-// the source just had nothing more yet.
+// the source just had nothing more yet. Both errors come unwrapped (the
+// socket's and bufio's own), so they are compared, not unwrapped: this runs
+// for every message.
 func notYet(err error) error {
-	if err == nil || errors.Is(err, proxy.ErrWouldBlock) || errors.Is(err, bufio.ErrBufferFull) {
+	if err == nil || err == proxy.ErrWouldBlock || err == bufio.ErrBufferFull {
 		return nil
 	}
 	return err
