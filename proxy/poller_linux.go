@@ -119,8 +119,12 @@ func (p *Poller[R]) Stop() []R {
 // waking every 20 µs to do so: on a busy loop that costs about as much CPU
 // as the loop's own work. It is also when, with a single P (GOMAXPROCS=1),
 // a busy loop lets the process's other goroutines run: the loop's reads and
-// writes are raw system calls, which do not give the P up.
-const yieldEvery = 5 * time.Millisecond
+// writes are raw system calls, which do not give the P up. A yield is not
+// free either: the runtime wakes another thread, which takes the goroutine
+// or spins looking for work and sleeps again. So the interval is as long as
+// keeps the monitor from ever seeing 10 ms without one, with room for a
+// long round of the loop.
+const yieldEvery = 8 * time.Millisecond
 
 // Wait waits up to timeout milliseconds (-1: no limit) for events. When
 // the loop is busy, it first looks for events without waiting, as a raw
