@@ -71,6 +71,7 @@ type eventLoop struct {
 	// poolChanged: the loop took or kept idle server connections this
 	// round; the pool's gauges are set once at its end.
 	poolChanged bool
+	now         time.Time     // when the round's wait returned
 	idle        time.Duration // the sessions' idle timeout
 	idleScan    time.Time
 	events      []unix.EpollEvent
@@ -225,7 +226,7 @@ func (l *eventLoop) keptServer(tenant string) *ServerConn {
 		srv := l.idleServers[i]
 		l.idleServers = slices.Delete(l.idleServers, i, i+1)
 		l.e.pool.loopIdle.Add(-1)
-		if srv.isBroken() || l.e.pool.expired(srv) || srv.rd.buffered() {
+		if srv.isBroken() || l.e.pool.expiredAt(srv, l.now) || srv.rd.buffered() {
 			l.unregister(srv)
 			l.e.pool.discard(srv)
 			continue
@@ -273,6 +274,7 @@ func (l *eventLoop) run() {
 			return
 		}
 		now := time.Now()
+		l.now = now
 		for _, ev := range l.events[:max(n, 0)] {
 			fd := int(ev.Fd)
 			if l.p.IsWake(fd) {
@@ -502,7 +504,7 @@ func (l *eventLoop) unregister(srv *ServerConn) {
 // or releaseIfDone, on the loop's goroutine): straight to the client that
 // waited longest for one, or back to the pool.
 func (l *eventLoop) release(srv *ServerConn) {
-	if l.e.pool.expired(srv) {
+	if l.e.pool.expiredAt(srv, l.now) {
 		l.unregister(srv)
 		srv.onRelease(srv) // closes it
 		return

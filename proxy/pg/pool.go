@@ -276,8 +276,12 @@ func (p *Pool) waitSlot(ctx context.Context) error {
 	}
 }
 
-func (p *Pool) expired(c *ServerConn) bool {
-	return p.opts.MaxLifetime > 0 && time.Since(c.created) > p.opts.MaxLifetime
+func (p *Pool) expired(c *ServerConn) bool { return p.expiredAt(c, time.Now()) }
+
+// expiredAt is expired at the time now, for the event loop, which reads
+// the clock once per round.
+func (p *Pool) expiredAt(c *ServerConn, now time.Time) bool {
+	return p.opts.MaxLifetime > 0 && now.Sub(c.created) > p.opts.MaxLifetime
 }
 
 func (p *Pool) dial(ctx context.Context) (*ServerConn, error) {
