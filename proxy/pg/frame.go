@@ -1,7 +1,6 @@
 package pg
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -50,22 +49,29 @@ func readStartup(r io.Reader) ([]byte, error) {
 
 // msgReader reads typed protocol messages. The returned frame (type byte,
 // length and body) is valid until the next call; it is what gets relayed, so
-// a message passes through without being decoded and encoded again.
+// a message passes through without being decoded and encoded again. A
+// message that fits the read buffer is returned where it lies in it, with
+// its capacity capped at its end, so that appending to a frame never
+// overwrites the messages after it; a larger one is put together in a
+// buffer of its own.
 //
 // Its source can change without losing what is buffered (setSource): a
 // socket moves between the Go runtime (blocking reads, next) and an event
 // loop (non-blocking reads, tryNext) and back.
 type msgReader struct {
-	r      *bufio.Reader
-	src    source
-	max    int
-	buf    []byte
-	header [5]byte
-	last   []byte // the frame returned last, for unread
-	again  bool   // unread: the next call returns last again
-	// A message larger than the buffer arriving in pieces (tryNext):
-	// buf[:have] of buf[:want] arrived.
+	src source
+	max int
+	buf []byte // the read buffer: buf[r:w] arrived and was not returned yet
+	r   int
+	w   int
+	// err is the source's error that came with its last bytes, returned
+	// once the messages before it have been.
+	err error
+	// A message larger than buf: big[:have] of big[:want] arrived.
+	big        []byte
 	have, want int
+	last       []byte // the frame returned last, for unread
+	again      bool   // unread: the next call returns last again
 }
 
 // source is the msgReader's underlying reader, replaceable.
@@ -73,13 +79,13 @@ type source struct{ r io.Reader }
 
 func (s *source) Read(p []byte) (int, error) { return s.r.Read(p) }
 
-func newMsgReader(r io.Reader, max int) *msgReader { return newMsgReaderSize(r, max, 32<<10) }
+func newMsgReader(r io.Reader, bound int) *msgReader { return newMsgReaderSize(r, bound, 32<<10) }
 
-// newMsgReaderSize is newMsgReader with a read buffer of size bytes.
-func newMsgReaderSize(r io.Reader, max, size int) *msgReader {
-	m := &msgReader{max: max}
+// newMsgReaderSize is newMsgReader with a read buffer of size bytes (at
+// least a message header's 5).
+func newMsgReaderSize(r io.Reader, bound, size int) *msgReader {
+	m := &msgReader{max: bound, buf: make([]byte, max(size, 5))}
 	m.src.r = r
-	m.r = bufio.NewReaderSize(&m.src, size)
 	return m
 }
 
@@ -87,32 +93,27 @@ func newMsgReaderSize(r io.Reader, max, size int) *msgReader {
 // read from the previous one stays buffered.
 func (m *msgReader) setSource(r io.Reader) { m.src.r = r }
 
-// next returns the next message's type, its whole frame and its body.
+// next returns the next message's type, its whole frame and its body,
+// reading (and blocking) as long as it takes. The stream's end is io.EOF
+// between messages and io.ErrUnexpectedEOF inside one.
 func (m *msgReader) next() (typ byte, frame, body []byte, err error) {
-	if m.again {
-		m.again = false
-		return m.last[0], m.last, m.last[5:], nil
-	}
-	if m.want > 0 { // the rest of a message tryNext began
-		if _, err = io.ReadFull(m.r, m.buf[m.have:m.want]); err != nil {
-			return 0, nil, nil, err
+	for empty := 0; ; {
+		frame, err := m.take()
+		if frame != nil || err != nil {
+			return m.deliver(frame, err)
 		}
-		return m.complete()
+		n, err := m.fill()
+		switch {
+		case err == io.EOF && (m.w > m.r || m.want > 0):
+			return 0, nil, nil, io.ErrUnexpectedEOF
+		case err != nil:
+			return 0, nil, nil, err
+		case n == 0:
+			if empty++; empty >= 100 {
+				return 0, nil, nil, io.ErrNoProgress
+			}
+		}
 	}
-	if _, err = io.ReadFull(m.r, m.header[:]); err != nil {
-		return 0, nil, nil, err
-	}
-	n, err := m.frameLen(m.header[:])
-	if err != nil {
-		return 0, nil, nil, err
-	}
-	m.grow(n + 1)
-	copy(m.buf, m.header[:])
-	if _, err = io.ReadFull(m.r, m.buf[5:n+1]); err != nil {
-		return 0, nil, nil, err
-	}
-	m.have, m.want = 0, n+1
-	return m.complete()
 }
 
 // tryNext is next for a non-blocking source (one that returns
@@ -120,55 +121,112 @@ func (m *msgReader) next() (typ byte, frame, body []byte, err error) {
 // until the whole message has arrived. What did arrive is kept for the next
 // call; nothing blocks.
 func (m *msgReader) tryNext() (typ byte, frame, body []byte, ok bool, err error) {
-	if m.again {
-		m.again = false
-		return m.last[0], m.last, m.last[5:], true, nil
-	}
-	if m.want == 0 {
-		hdr, err := m.r.Peek(5)
-		if len(hdr) < 5 {
-			return 0, nil, nil, false, notYet(err)
+	for {
+		frame, err := m.take()
+		if frame != nil || err != nil {
+			typ, frame, body, err := m.deliver(frame, err)
+			return typ, frame, body, err == nil, err
 		}
-		n, err := m.frameLen(hdr)
+		n, err := m.fill()
+		if err == proxy.ErrWouldBlock || (err == nil && n == 0) {
+			return 0, nil, nil, false, nil
+		}
 		if err != nil {
 			return 0, nil, nil, false, err
 		}
-		if m.r.Buffered() > n {
-			// All buffered: the frame is returned where it lies, valid
-			// until the next call reads into the buffer again, and
-			// capped there, so that appending to it cannot overwrite the
-			// messages after it.
-			frame, _ := m.r.Peek(n + 1)
-			_, _ = m.r.Discard(n + 1)
-			frame = frame[: n+1 : n+1]
-			m.last = frame
-			return frame[0], frame, frame[5:], true, nil
-		}
-		m.grow(n + 1)
-		copy(m.buf, hdr)
-		_, _ = m.r.Discard(5)
-		m.have, m.want = 5, n+1
 	}
-	for m.have < m.want {
-		k, err := m.r.Read(m.buf[m.have:m.want])
-		m.have += k
-		if k == 0 || err != nil {
-			return 0, nil, nil, false, notYet(err)
-		}
-	}
-	typ, frame, body, err = m.complete()
-	return typ, frame, body, true, err
 }
 
-// notYet is the error of a read that found no complete message: none when
-// the source just had nothing more yet. Both errors come unwrapped (the
-// socket's and bufio's own), so they are compared, not unwrapped: this runs
-// for every message.
-func notYet(err error) error {
-	if err == nil || err == proxy.ErrWouldBlock || err == bufio.ErrBufferFull {
-		return nil
+// deliver returns frame, or err, as next and tryNext do.
+func (m *msgReader) deliver(frame []byte, err error) (typ byte, _, body []byte, _ error) {
+	if err != nil {
+		return 0, nil, nil, err
 	}
-	return err
+	m.last = frame
+	return frame[0], frame, frame[5:], nil
+}
+
+// take returns the next message if all of it has arrived, nil if not; an
+// error for a length out of bounds.
+func (m *msgReader) take() ([]byte, error) {
+	if m.again {
+		m.again = false
+		return m.last, nil
+	}
+	if m.want > 0 {
+		if m.have < m.want {
+			return nil, nil
+		}
+		frame := m.big[:m.want:m.want]
+		m.have, m.want = 0, 0
+		if cap(m.big) > 1<<20 {
+			m.big = nil // do not keep one huge message's buffer for the whole session
+		}
+		return frame, nil
+	}
+	if m.w-m.r < 5 {
+		return nil, nil
+	}
+	n, err := m.frameLen(m.buf[m.r : m.r+5])
+	if err != nil {
+		return nil, err
+	}
+	end := m.r + n + 1
+	if end <= m.w {
+		frame := m.buf[m.r:end:end]
+		m.r = end
+		return frame, nil
+	}
+	if n+1 > len(m.buf) {
+		// Larger than the buffer: what arrived moves to a buffer of its
+		// own, and the rest is read into it.
+		if cap(m.big) < n+1 {
+			m.big = make([]byte, n+1)
+		}
+		m.big = m.big[:n+1]
+		m.have, m.want = copy(m.big, m.buf[m.r:m.w]), n+1
+		m.r, m.w = 0, 0
+	}
+	return nil, nil
+}
+
+// fill reads once from the source: into the message being put together,
+// or into the buffer's free end, first moving what is left of it to the
+// front when the message it begins would not fit behind.
+func (m *msgReader) fill() (int, error) {
+	if m.err != nil {
+		err := m.err
+		m.err = nil
+		return 0, err
+	}
+	var n int
+	var err error
+	if m.want > 0 {
+		n, err = m.src.Read(m.big[m.have:m.want])
+		m.have += n
+	} else {
+		if m.r == m.w {
+			m.r, m.w = 0, 0
+		} else if len(m.buf)-m.r < m.needed() {
+			m.w = copy(m.buf, m.buf[m.r:m.w])
+			m.r = 0
+		}
+		n, err = m.src.Read(m.buf[m.w:])
+		m.w += n
+	}
+	if n > 0 && err != nil {
+		m.err, err = err, nil // after the messages that did arrive
+	}
+	return n, err
+}
+
+// needed is how much of the buffer the message at its read position takes:
+// its whole frame once its header is in, else at least the header.
+func (m *msgReader) needed() int {
+	if m.w-m.r >= 5 {
+		return int(binary.BigEndian.Uint32(m.buf[m.r+1:m.r+5])) + 1
+	}
+	return len(m.buf) // move it to the front: there is room behind for anything
 }
 
 func (m *msgReader) frameLen(hdr []byte) (int, error) {
@@ -179,29 +237,12 @@ func (m *msgReader) frameLen(hdr []byte) (int, error) {
 	return n, nil
 }
 
-func (m *msgReader) grow(n int) {
-	if cap(m.buf) < n {
-		m.buf = make([]byte, n, max(n, 2*cap(m.buf)))
-	}
-}
-
-// complete returns the message assembled in buf[:want].
-func (m *msgReader) complete() (typ byte, frame, body []byte, err error) {
-	frame = m.buf[:m.want]
-	m.have, m.want = 0, 0
-	if cap(m.buf) > 1<<20 && len(frame) < 64<<10 {
-		m.buf = nil // do not keep one huge message's buffer for the whole session
-	}
-	m.last = frame
-	return frame[0], frame, frame[5:], nil
-}
-
 // unread makes the next call return the message returned last again.
 func (m *msgReader) unread() { m.again = true }
 
 // buffered reports whether more input is already waiting, so writers can
 // delay flushing while a pipeline is still arriving.
-func (m *msgReader) buffered() bool { return m.again || m.want > 0 || m.r.Buffered() > 0 }
+func (m *msgReader) buffered() bool { return m.again || m.want > 0 || m.w > m.r }
 
 // cstring splits a NUL-terminated string off b.
 func cstring(b []byte) (s string, rest []byte, ok bool) {
