@@ -56,7 +56,12 @@ func TestPollerWait(t *testing.T) {
 	}
 	awaitLater := func(what string) {
 		t.Helper()
+		written := make(chan struct{})
+		// Waited for even when the test fails: the write must not reach a
+		// descriptor number the test's cleanup freed for reuse.
+		defer func() { <-written }()
 		go func() {
+			defer close(written)
 			time.Sleep(20 * time.Millisecond)
 			_, _ = WriteNonblock(a, []byte("y"))
 		}()
